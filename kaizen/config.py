@@ -6,10 +6,11 @@ Precedence (highest first): explicit keyword arguments, ``KAIZEN_*`` environment
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, computed_field
 from pydantic_settings import (
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     # --- Kafka ---------------------------------------------------------------------------------
     kafka_bootstrap: str = Field("", description="host:port[,host:port]; empty starts the embedded broker.")
     broker_port: int = Field(0, description="Port of the embedded broker; 0 picks a free one.")
+    broker_kind: Literal["tansu", "kafka"] | None = Field(
+        None, description="What kafka_bootstrap points at; None = tansu when embedded, else kafka."
+    )
     topic_prefix: str = Field("kaizen", description="Prefix of every topic name.")
     topic_partitions: int = Field(4, ge=1)
     topic_replication: int = Field(1, ge=1)
@@ -87,6 +91,17 @@ class Settings(BaseSettings):
         description="Bearer token -> tenant. Set as JSON in KAIZEN_API_TOKENS.",
     )
     max_request_bytes: int = Field(1_000_000, ge=1)
+    gateway_wait_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="Longest a synchronous call (chat completions, ?wait=) waits for its response.",
+    )
+    gateway_store_size: int = Field(10_000, ge=1, description="Recent responses the gateway keeps for GET.")
+    serving_seen_requests: int = Field(
+        10_000,
+        ge=1,
+        description="Recent request ids the serving service remembers to answer duplicates alike.",
+    )
 
     # --- services ------------------------------------------------------------------------------
     service_web_port: int = Field(0, ge=0, description="Faust web port of a service (health); 0 = free port.")
@@ -134,6 +149,11 @@ class Settings(BaseSettings):
     def embedded_broker(self) -> bool:
         return not self.kafka_bootstrap
 
+    @property
+    def is_tansu(self) -> bool:
+        """True when the broker is Tansu, whose quirks (see deploy/README.md) need workarounds."""
+        return self.broker_kind == "tansu" if self.broker_kind else self.embedded_broker
+
     def prefect_env(self) -> dict[str, str]:
         """Environment for Prefect: offline, no telemetry, state under the data directory."""
         env = {
@@ -147,6 +167,21 @@ class Settings(BaseSettings):
 
     def with_overrides(self, **changes: Any) -> Settings:
         return self.model_copy(update=changes)
+
+    def to_env(self) -> dict[str, str]:
+        """``KAIZEN_*`` variables that reproduce these settings in a child process."""
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, dict | list):
+                env[f"KAIZEN_{name.upper()}"] = json.dumps(value)
+            elif isinstance(value, Path):
+                env[f"KAIZEN_{name.upper()}"] = str(value.resolve())
+            else:
+                env[f"KAIZEN_{name.upper()}"] = str(value)
+        return env
 
 
 def _file_url_path(url: str) -> Path | None:
