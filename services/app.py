@@ -8,6 +8,7 @@ from typing import Any
 
 import faust
 from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kaizen.config import Settings
 from kaizen.streaming.broker import free_port
@@ -36,7 +37,7 @@ def faust_options(service: str, settings: Settings) -> dict[str, Any]:
         "broker_session_timeout": 10.0,
         "broker_heartbeat_interval": 1.0,
         "web_host": "127.0.0.1",
-        "web_bind": os.environ.get("KAIZEN_SERVICE_WEB_BIND", "127.0.0.1") or "127.0.0.1",
+        "web_bind": settings.service_web_bind,
         "web_port": settings.service_web_port or free_port(),
         # One directory per process: two replicas on one host must not share table state.
         "datadir": str((settings.data_dir / "faust" / f"{service}-{os.getpid()}").resolve()),
@@ -68,5 +69,11 @@ def make_app(service: str, settings: Settings | None = None, **overrides: Any) -
         async def get(self, request: Request) -> Response:
             body = {"service": service, "ready": app.ready, "rebalancing": bool(app.rebalancing)}
             return self.json(body, status=200 if app.ready else 503)
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            # aiohttp refuses parameters in content_type=, but takes them as a header.
+            return self.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return app

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.broker",
     "tests.fixtures.llm",
     "tests.fixtures.retrieval",
+    "tests.fixtures.containers",
 ]

@@ -4,6 +4,8 @@ import base64
 import json
 import uuid
 
+import httpx
+
 from kafka import KafkaProducer
 
 from kaizen.config import Settings
@@ -51,7 +53,7 @@ def test_invalid_events_are_dead_lettered_and_valid_ones_processed(
 ) -> None:
     settings = kaizen_settings.with_overrides(max_text_chars=4_000)
     topics = Topics.from_settings(settings)
-    with run_service("tests.support.echo_service", settings=settings):  # type: ignore[operator]
+    with run_service("tests.support.echo_service", settings=settings) as service:  # type: ignore[operator]
         producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
         sent_valid = []
         for i, (name, (raw, _)) in enumerate(INVALID.items()):
@@ -62,15 +64,13 @@ def test_invalid_events_are_dead_lettered_and_valid_ones_processed(
         producer.flush()
         producer.close()
 
-        responses = read_events(
-            settings, topics.responses, InteractionResponse, count=len(sent_valid), timeout=60
-        )
+        responses = read_events(settings, topics.responses, InteractionResponse, count=len(sent_valid), timeout=60)
         letters = read_events(settings, topics.dead_letters, DeadLetter, count=len(INVALID), timeout=60)
+        metrics = httpx.get(service.url + "/metrics").text
+        assert 'kaizen_dead_letters_total{error_type="json",service="echo"' in metrics
 
     assert sorted(str(r.request_id) for r in responses) == sorted(sent_valid)
-    by_key = {
-        base64.b64decode(letter.original_key).decode(): letter for letter in letters if letter.original_key
-    }
+    by_key = {base64.b64decode(letter.original_key).decode(): letter for letter in letters if letter.original_key}
     assert set(by_key) == set(INVALID)
     for name, (raw, reason) in INVALID.items():
         letter = by_key[name]
