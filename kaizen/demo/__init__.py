@@ -1,0 +1,1 @@
+"""The end-to-end demo: a sample domain, simulated users and the flywheel report."""
