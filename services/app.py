@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -21,6 +22,8 @@ class KaizenApp(faust.App):
     settings: Settings
     topics_: Topics
     ready: bool = False
+    readiness: list[Callable[[], bool]]
+    health_details: list[Callable[[], dict[str, Any]]]
 
 
 def faust_options(service: str, settings: Settings) -> dict[str, Any]:
@@ -59,6 +62,9 @@ def make_app(service: str, settings: Settings | None = None, **overrides: Any) -
     app = KaizenApp(f"{settings.topic_prefix}-{service}", **options)
     app.settings = settings
     app.topics_ = Topics.from_settings(settings)
+    # Services add their own conditions (e.g. the model is loaded); /healthz is 200 only when all hold.
+    app.readiness = []
+    app.health_details = []
 
     @app.on_rebalance_complete.connect
     async def _mark_ready(sender: faust.App, **kwargs: Any) -> None:
@@ -67,8 +73,11 @@ def make_app(service: str, settings: Settings | None = None, **overrides: Any) -
     @app.page("/healthz")
     class Health(View):
         async def get(self, request: Request) -> Response:
-            body = {"service": service, "ready": app.ready, "rebalancing": bool(app.rebalancing)}
-            return self.json(body, status=200 if app.ready else 503)
+            ready = app.ready and all(check() for check in app.readiness)
+            body = {"service": service, "ready": ready, "consumer_ready": app.ready}
+            for details in app.health_details:
+                body |= details()
+            return self.json(body, status=200 if ready else 503)
 
     @app.page("/metrics")
     class Metrics(View):

@@ -1,0 +1,60 @@
+"""Which questions the demo asks, in which cycle and mode; decided up front and reproducibly."""
+
+from __future__ import annotations
+
+import hashlib
+
+from pydantic import BaseModel, Field
+
+from kaizen.demo.domain import DemoQuestion, load_questions
+from kaizen.events import Mode
+
+# Simulated users spread over the modes; retrieval modes dominate as they would in a knowledge-base app.
+STREAM_MODES: tuple[Mode, ...] = (Mode.rag, Mode.direct, Mode.cot, Mode.rag, Mode.chain, Mode.auto, Mode.agent)
+
+
+class DemoOptions(BaseModel):
+    cycles: int = Field(2, ge=1, le=10)
+    questions: int = Field(160, ge=4, description="Stream questions over all cycles.")
+    heldout: int = Field(60, ge=2, description="Held-out questions asked after every cycle, per form.")
+    fast: bool = False
+    tenant: str = "default"
+    max_new_tokens: int = Field(24, ge=4)
+    train_steps: int | None = Field(None, description="Override the trainer's step count (None = its default).")
+
+    @classmethod
+    def fast_defaults(cls, **changes: object) -> DemoOptions:
+        return cls(**({"cycles": 1, "questions": 48, "heldout": 24, "fast": True} | changes))
+
+
+def _order(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class DemoPlan(BaseModel):
+    stream: list[list[DemoQuestion]] = Field(description="Stream questions, one list per cycle.")
+    heldout: list[DemoQuestion]
+
+    @property
+    def stream_questions(self) -> list[DemoQuestion]:
+        return [q for batch in self.stream for q in batch]
+
+
+def make_plan(options: DemoOptions) -> DemoPlan:
+    """Lookups only in the stream (simple for simulated users to judge); held-out questions are never streamed.
+
+    Two thirds of the held-out set rephrase a fact the stream asks about (does training generalise beyond the
+    exact words?), one third asks about facts never streamed (only the knowledge base can answer those).
+    """
+    stream_pool = sorted(load_questions("stream"), key=lambda q: _order(q.question_id))
+    heldout_pool = sorted(load_questions("heldout"), key=lambda q: _order(q.question_id))
+    chosen = stream_pool[: options.questions]
+    streamed_facts = {q.fact_id for q in chosen}
+    seen = [q for q in heldout_pool if q.fact_id in streamed_facts]
+    unseen = [q for q in heldout_pool if q.fact_id not in streamed_facts]
+    n_seen = min(len(seen), round(options.heldout * 2 / 3))
+    heldout = seen[:n_seen] + unseen[: options.heldout - n_seen]
+    per_cycle = max(1, len(chosen) // options.cycles)
+    batches = [chosen[i * per_cycle : (i + 1) * per_cycle] for i in range(options.cycles)]
+    batches[-1].extend(chosen[options.cycles * per_cycle :])
+    return DemoPlan(stream=batches, heldout=heldout)

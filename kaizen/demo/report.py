@@ -1,0 +1,154 @@
+"""The demo's report: what each cycle measured, as JSON, a rich table and a PNG chart."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel, Field, computed_field
+from rich.table import Table
+
+from kaizen.events import now
+
+
+class Score(BaseModel):
+    correct: int = 0
+    total: int = 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+    def add(self, correct: bool) -> None:
+        self.correct += int(correct)
+        self.total += 1
+
+
+class CycleReport(BaseModel):
+    """Cycle 0 is the base model before any training."""
+
+    cycle: int
+    adapter_version: str | None = None
+    closed_book: Score = Field(default_factory=Score, description="Held-out, mode=direct.")
+    open_book: Score = Field(default_factory=Score, description="Held-out, mode=rag.")
+    stream_by_mode: dict[str, Score] = Field(default_factory=dict, description="Simulated users' questions.")
+    feedback_sent: int = 0
+    instruction_examples: int = 0
+    raft_examples: int = 0
+    dataset_version: str | None = None
+    pii_removed: int = 0
+    promoted: bool = False
+    gate_reason: str = ""
+    heldout_adapter_versions: list[str | None] = Field(
+        default_factory=list, description="Adapter versions named by the held-out responses of this cycle."
+    )
+    stage_seconds: dict[str, float] = Field(default_factory=dict)
+
+
+class DemoReport(BaseModel):
+    started_at: datetime = Field(default_factory=now)
+    options: dict[str, int | bool | str] = Field(default_factory=dict)
+    documents: int = 0
+    chunks_indexed: int = 0
+    questions_stream: int = 0
+    questions_heldout: int = 0
+    cycles: list[CycleReport] = Field(default_factory=list)
+    total_seconds: float = 0.0
+    prefect_dashboard: str = ""
+
+    @property
+    def base(self) -> CycleReport:
+        return self.cycles[0]
+
+    @property
+    def last(self) -> CycleReport:
+        return self.cycles[-1]
+
+    def flywheel_improved(self) -> bool:
+        """Held-out accuracy after the last cycle above the base model, closed-book and open-book."""
+        return (
+            len(self.cycles) > 1
+            and self.last.closed_book.accuracy > self.base.closed_book.accuracy
+            and self.last.open_book.accuracy > self.base.open_book.accuracy
+        )
+
+    def write(self, directory: Path) -> tuple[Path, Path]:
+        directory.mkdir(parents=True, exist_ok=True)
+        json_path = directory / "demo-report.json"
+        json_path.write_text(self.model_dump_json(indent=2))
+        png_path = directory / "demo-accuracy.png"
+        plot_accuracy(self, png_path)
+        return json_path, png_path
+
+
+def plot_accuracy(report: DemoReport, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers
+    import matplotlib.pyplot as plt
+
+    cycles = [c.cycle for c in report.cycles]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    ax.plot(cycles, [c.closed_book.accuracy for c in report.cycles], marker="o", label="closed-book (direct)")
+    ax.plot(cycles, [c.open_book.accuracy for c in report.cycles], marker="s", label="open-book (rag)")
+    ax.set_xticks(cycles, ["base" if c == 0 else f"cycle {c}" for c in cycles])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("held-out accuracy")
+    ax.set_title("Kaizen flywheel: held-out accuracy per cycle")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _pct(score: Score) -> str:
+    return f"{score.accuracy:.0%} ({score.correct}/{score.total})" if score.total else "-"
+
+
+def summary_table(report: DemoReport) -> Table:
+    table = Table(title="Kaizen demo: the flywheel, cycle by cycle")
+    for column in (
+        "cycle",
+        "adapter",
+        "closed-book",
+        "open-book",
+        "stream (all modes)",
+        "instr.",
+        "RAFT",
+        "PII removed",
+        "gate",
+        "seconds",
+    ):
+        table.add_column(column)
+    for cycle in report.cycles:
+        stream = Score(
+            correct=sum(s.correct for s in cycle.stream_by_mode.values()),
+            total=sum(s.total for s in cycle.stream_by_mode.values()),
+        )
+        table.add_row(
+            "base" if cycle.cycle == 0 else str(cycle.cycle),
+            cycle.adapter_version or "base",
+            _pct(cycle.closed_book),
+            _pct(cycle.open_book),
+            _pct(stream),
+            str(cycle.instruction_examples),
+            str(cycle.raft_examples),
+            str(cycle.pii_removed),
+            ("promoted" if cycle.promoted else cycle.gate_reason or "-") if cycle.cycle else "-",
+            f"{sum(cycle.stage_seconds.values()):.0f}",
+        )
+    return table
+
+
+def mode_table(report: DemoReport) -> Table:
+    modes = sorted({m for c in report.cycles for m in c.stream_by_mode})
+    table = Table(title="Simulated users' accuracy per mode (the answer they got, before their feedback)")
+    table.add_column("cycle")
+    for mode in modes:
+        table.add_column(mode)
+    for cycle in report.cycles:
+        if cycle.stream_by_mode:
+            table.add_row(str(cycle.cycle), *[_pct(cycle.stream_by_mode.get(m, Score())) for m in modes])
+    return table

@@ -1,0 +1,260 @@
+"""``kaizen demo``: the whole flywheel, end to end, on the embedded defaults and the Quillmoor sample domain."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from kaizen.config import Settings
+from kaizen.datasets.store import DatasetStore
+from kaizen.demo.domain import KNOWLEDGE_BASES, load_documents
+from kaizen.demo.plan import STREAM_MODES, DemoOptions, DemoPlan, make_plan
+from kaizen.demo.report import CycleReport, DemoReport, Score, mode_table, summary_table
+from kaizen.demo.users import Exchange, SimulatedUsers
+from kaizen.events import DocumentEvent, Mode
+from kaizen.platform import Platform
+from kaizen.registry import AdapterRegistry
+from kaizen.retrieval.factory import make_store
+from kaizen.streaming.producer import EventProducer
+from kaizen.topics import Topics
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+class DemoRunner:
+    def __init__(self, settings: Settings, options: DemoOptions, *, console: Console | None = None) -> None:
+        self.settings = settings
+        self.options = options
+        self.console = console or Console()
+        self.plan: DemoPlan = make_plan(options)
+        self.report = DemoReport(
+            options=options.model_dump(exclude_none=True),
+            questions_stream=len(self.plan.stream_questions),
+            questions_heldout=len(self.plan.heldout),
+        )
+        self._stage_seconds: dict[str, float] = {}
+
+    # --- stages ------------------------------------------------------------------------------------
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self.console.rule(f"[bold cyan]{name}")
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self._stage_seconds[name] = round(time.monotonic() - started, 1)
+
+    def _take_stage_seconds(self) -> dict[str, float]:
+        taken, self._stage_seconds = self._stage_seconds, {}
+        return taken
+
+    def run(self, output_dir: Path) -> DemoReport:
+        started = time.monotonic()
+        with self.stage("prepare the base model"):
+            from kaizen.llm.prepare import resolve_base_model
+
+            resolve_base_model(self.settings)
+        with self.stage("start the platform"):
+            platform = Platform(self.settings, on_change=self._show_part)
+            platform.start()
+        try:
+            self.report.prefect_dashboard = platform.prefect_dashboard_url or ""
+            settings = platform.child_settings
+            self.console.print(f"Prefect dashboard: {self.report.prefect_dashboard}")
+            with self.stage("ingest the knowledge base"):
+                self._ingest(settings)
+            base = self._evaluate(settings, cycle=0)
+            base.stage_seconds = self._take_stage_seconds()
+            self.report.cycles.append(base)
+            for cycle in range(1, self.options.cycles + 1):
+                self.report.cycles.append(self._cycle(settings, cycle, platform))
+                self.report.total_seconds = round(time.monotonic() - started, 1)
+                self.report.write(output_dir)
+        finally:
+            with self.console.status("stopping the platform"):
+                platform.stop()
+        self.report.total_seconds = round(time.monotonic() - started, 1)
+        json_path, png_path = self.report.write(output_dir)
+        self.console.print(summary_table(self.report))
+        self.console.print(mode_table(self.report))
+        self.console.print(f"report: {json_path}\nchart:  {png_path}")
+        return self.report
+
+    def _show_part(self, status: object) -> None:
+        self.console.log(status)
+
+    def _users(self, settings: Settings) -> SimulatedUsers:
+        return SimulatedUsers(
+            settings,
+            knowledge_bases=list(KNOWLEDGE_BASES),
+            tenant=self.options.tenant,
+            max_new_tokens=self.options.max_new_tokens,
+        )
+
+    def _ingest(self, settings: Settings) -> None:
+        documents = load_documents()
+        events = [
+            DocumentEvent(
+                tenant=self.options.tenant,
+                document_id=d.document_id,
+                knowledge_base=d.knowledge_base,
+                title=d.title,
+                text=d.text,
+                metadata={"source": "quillmoor-demo"},
+            )
+            for d in documents
+        ]
+        with EventProducer(settings) as producer:
+            producer.send_many(Topics.from_settings(settings).documents, events)
+        store = make_store(settings, dimension=384)
+        with _progress(self.console) as progress:
+            task = progress.add_task("indexing through the document topic", total=len(events))
+            deadline = time.monotonic() + 600
+            pending = {(e.knowledge_base, e.document_id) for e in events}
+            while pending and time.monotonic() < deadline:
+                pending = {
+                    (kb, doc)
+                    for kb, doc in pending
+                    if store.document_hash(tenant=self.options.tenant, knowledge_base=kb, document_id=doc) is None
+                }
+                progress.update(task, completed=len(events) - len(pending))
+                if pending:
+                    time.sleep(1.0)
+        if pending:
+            raise DemoError(f"{len(pending)} documents were not indexed within 10 minutes")
+        self.report.documents = len(events)
+        self.report.chunks_indexed = sum(
+            store.count(tenant=self.options.tenant, knowledge_base=kb) for kb in KNOWLEDGE_BASES
+        )
+
+    def _ask(
+        self, settings: Settings, label: str, questions: list, modes: list[Mode], *, salt: str, with_pii: bool = False
+    ) -> list[Exchange]:
+        with _progress(self.console) as progress:
+            task = progress.add_task(label, total=len(questions))
+            exchanges = self._users(settings).ask(
+                questions,
+                modes,
+                salt=salt,
+                with_pii=with_pii,
+                on_answer=lambda _: progress.advance(task),
+            )
+        missing = sum(1 for e in exchanges if e.response is None)
+        if missing:
+            raise DemoError(f"{missing} of {len(exchanges)} requests got no response ({label})")
+        return exchanges
+
+    def _evaluate(self, settings: Settings, *, cycle: int) -> CycleReport:
+        report = CycleReport(cycle=cycle)
+        with self.stage("held-out test"):
+            for form, mode in (("closed-book", Mode.direct), ("open-book", Mode.rag)):
+                exchanges = self._ask(
+                    settings, f"held-out {form} ({mode})", self.plan.heldout, [mode], salt=f"heldout-{cycle}-{mode}"
+                )
+                score = report.closed_book if mode == Mode.direct else report.open_book
+                for exchange in exchanges:
+                    score.add(exchange.correct)
+                report.heldout_adapter_versions = sorted(
+                    {e.response.adapter_version for e in exchanges if e.response}, key=str
+                )
+        self.console.print(
+            f"held-out after {'base model' if cycle == 0 else f'cycle {cycle}'}: "
+            f"closed-book {report.closed_book.accuracy:.0%}, open-book {report.open_book.accuracy:.0%}"
+        )
+        return report
+
+    def _cycle(self, settings: Settings, cycle: int, platform: Platform) -> CycleReport:
+        users = self._users(settings)
+        questions = self.plan.stream[cycle - 1]
+        with self.stage("simulated users ask"):
+            exchanges = self._ask(
+                settings,
+                f"cycle {cycle}: users ask",
+                questions,
+                list(STREAM_MODES),
+                salt=f"stream-{cycle}",
+                with_pii=True,
+            )
+        by_mode: dict[str, Score] = {}
+        for exchange in exchanges:
+            by_mode.setdefault(exchange.request.mode.value, Score()).add(exchange.correct)
+        with self.stage("users give feedback"):
+            sent = users.send_feedback(exchanges)
+        with self.stage("curator builds datasets"):
+            self._wait_curated(settings, {fb.event_id for fb in sent})
+        with self.stage("retrain through Prefect"):
+            outcome = self._retrain(settings)
+        with self.stage("hot-swap"):
+            if outcome.event is not None:
+                self._wait_swap(settings, outcome.version)
+        report = self._evaluate(settings, cycle=cycle)
+        report.stream_by_mode = by_mode
+        report.feedback_sent = len(sent)
+        report.promoted = outcome.event is not None
+        report.gate_reason = outcome.decision.reason
+        registry = AdapterRegistry(settings.registry_dir)
+        promoted = registry.promoted(self.options.tenant)
+        report.adapter_version = promoted.version if promoted else None
+        manifest = registry.get(outcome.version)
+        if manifest.dataset_version:
+            dataset = DatasetStore.from_settings(settings).manifest(manifest.dataset_version)
+            report.dataset_version = dataset.version
+            report.instruction_examples = dataset.counts.instructions
+            report.raft_examples = dataset.counts.raft
+            report.pii_removed = sum(dataset.pii_counts.values())
+        report.stage_seconds = self._take_stage_seconds()
+        return report
+
+    def _wait_curated(self, settings: Settings, feedback_ids: set, timeout: float = 300) -> None:
+        store = DatasetStore.from_settings(settings)
+        deadline = time.monotonic() + timeout
+        with _progress(self.console) as progress:
+            task = progress.add_task("feedback curated", total=len(feedback_ids))
+            done: set = set()
+            while time.monotonic() < deadline:
+                done = {r.feedback_id for r in store.staged(self.options.tenant)} & feedback_ids
+                progress.update(task, completed=len(done))
+                if len(done) == len(feedback_ids):
+                    return
+                time.sleep(1.0)
+        raise DemoError(f"the curator handled {len(done)} of {len(feedback_ids)} feedback events in {timeout}s")
+
+    def _retrain(self, settings: Settings):  # type: ignore[no-untyped-def]
+        from flows.env import apply_prefect_env
+
+        apply_prefect_env(settings)
+        from flows.retrain import retrain
+
+        overrides = {"max_steps": self.options.train_steps} if self.options.train_steps else None
+        outcome = retrain(tenant=self.options.tenant, settings=settings, overrides=overrides)
+        self.console.print(f"adapter {outcome.version}: {outcome.status} — {outcome.decision.reason}")
+        return outcome
+
+    def _wait_swap(self, settings: Settings, version: str, timeout: float = 180) -> None:
+        """Ask until a response names the new adapter: the serving service has hot-swapped."""
+        probe = self.plan.heldout[:1]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            exchange = self._users(settings).ask(probe, [Mode.direct], salt=f"probe-{time.monotonic()}", timeout=60)[0]
+            if exchange.response and exchange.response.adapter_version == version:
+                return
+            time.sleep(1.0)
+        raise DemoError(f"the serving service did not switch to adapter {version} within {timeout}s")

@@ -1,0 +1,79 @@
+"""The gateway's FastAPI application: HTTP in, events out, responses back from the responses topic."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+
+from kaizen.config import Settings
+from kaizen.gateway import chat, errors, routes
+from kaizen.gateway.bus import Bus, KafkaBus, ObservedState
+from kaizen.gateway.limits import BodySizeLimit
+from kaizen.gateway.store import ResponseStore
+from kaizen.serving.metrics import LATENCY_BUCKETS, ServingMetrics
+
+
+class HttpMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "kaizen_gateway_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=registry
+        )
+        self.latency = Histogram(
+            "kaizen_gateway_http_latency_seconds",
+            "HTTP request latency (for chat completions: the whole round trip through Kafka)",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+
+
+def create_app(settings: Settings, *, bus: Bus | None = None) -> FastAPI:
+    """``bus`` defaults to Kafka; tests of the HTTP layer alone may pass a double."""
+    if bus is None:
+        bus = KafkaBus(settings, ObservedState(ResponseStore(settings.gateway_store_size), ServingMetrics()))
+    metrics = bus.state.metrics
+    http_metrics = HttpMetrics(metrics.registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await bus.start()
+        try:
+            yield
+        finally:
+            await bus.stop()
+
+    app = FastAPI(title="Kaizen gateway", version="1", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.bus = bus
+    app.state.metrics = metrics
+    errors.install(app)
+    app.include_router(routes.router)
+    app.include_router(chat.router)
+
+    @app.middleware("http")
+    async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        http_metrics.requests.labels(request.method, route, str(response.status_code)).inc()
+        http_metrics.latency.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    # Outermost, so an oversized body is refused before anything reads it.
+    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        ready = bus.ready
+        return JSONResponse({"service": "gateway", "ready": ready}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,202 @@
+"""OpenAI chat-completions compatibility: map a chat request onto an interaction request and its response back.
+
+Kaizen requests are single-turn: the last user message is the question. Kaizen options ride in the ``kaizen``
+field (the ``openai`` client sends it with ``extra_body``); the model name may also pick the mode (``kaizen-rag``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from kaizen.events import InteractionRequest, InteractionResponse, KbName, Mode, RequestOptions
+
+MODEL_PREFIX = "kaizen"
+MODELS = [MODEL_PREFIX] + [f"{MODEL_PREFIX}-{mode.value}" for mode in Mode]
+
+
+class ContentPart(BaseModel):
+    type: str
+    text: str | None = None
+
+
+class ChatMessageIn(BaseModel):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(part.text or "" for part in self.content if part.type == "text")
+        return self.content or ""
+
+
+class KaizenOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Mode | None = None
+    knowledge_bases: list[KbName] = Field(default_factory=list, max_length=16)
+    top_k: int | None = Field(None, ge=1, le=50)
+    self_consistency: int | None = Field(None, ge=0, le=16)
+    max_rounds: int | None = Field(None, ge=1, le=8)
+    adapter: str | None = None
+    session_id: str | None = Field(None, max_length=256)
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    # OpenAI parameters Kaizen does not use (presence_penalty, logprobs, ...) are accepted and ignored, so existing
+    # client code runs unchanged; the ones it uses are validated.
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(min_length=1)
+    messages: list[ChatMessageIn] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(None, ge=1, le=4096)
+    max_completion_tokens: int | None = Field(None, ge=1, le=4096)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    n: int = Field(1, ge=1, le=1, description="Kaizen answers once per request.")
+    user: str | None = Field(None, max_length=256)
+    kaizen: KaizenOptions = Field(default_factory=KaizenOptions)
+
+    @field_validator("messages")
+    @classmethod
+    def _has_question(cls, messages: list[ChatMessageIn]) -> list[ChatMessageIn]:
+        if not any(m.role == "user" and m.text().strip() for m in messages):
+            raise ValueError("needs a user message with text")
+        return messages
+
+    def mode(self) -> Mode:
+        if self.kaizen.mode is not None:
+            return self.kaizen.mode
+        match = re.fullmatch(rf"{MODEL_PREFIX}-(\w+)", self.model)
+        if match and match.group(1) in Mode.__members__:
+            return Mode(match.group(1))
+        return Mode.auto
+
+    def question(self) -> str:
+        return next(m.text() for m in reversed(self.messages) if m.role == "user" and m.text().strip())
+
+    def to_event(self, tenant: str) -> InteractionRequest:
+        options: dict[str, Any] = {}
+        if (tokens := self.max_completion_tokens or self.max_tokens) is not None:
+            options["max_new_tokens"] = tokens
+        if self.temperature is not None:
+            options["temperature"] = self.temperature
+        for name in ("top_k", "self_consistency", "max_rounds", "adapter"):
+            if (value := getattr(self.kaizen, name)) is not None:
+                options[name] = value
+        return InteractionRequest(
+            tenant=tenant,
+            user_id=self.user or "anonymous",
+            session_id=self.kaizen.session_id,
+            question=self.question(),
+            mode=self.mode(),
+            knowledge_bases=self.kaizen.knowledge_bases,
+            options=RequestOptions(**options),
+        )
+
+
+def completion_id(response_id: uuid.UUID) -> str:
+    """The completion id is the Kaizen response id itself, so ``kaizen feedback <completion.id>`` works."""
+    return str(response_id)
+
+
+def kaizen_extension(response: InteractionResponse) -> dict[str, Any]:
+    return {
+        "response_id": str(response.response_id),
+        "request_id": str(response.request_id),
+        "strategy": response.strategy,
+        "adapter_version": response.adapter_version,
+        "prompt_version": response.prompt_version,
+        "citations": [c.model_dump(mode="json") for c in response.citations],
+        "latency_ms": response.latency_ms,
+    }
+
+
+def _usage(response: InteractionResponse) -> dict[str, int]:
+    prompt = completion = 0
+    for step in response.trace:
+        if step.step == "generate":
+            prompt += int(step.detail.get("prompt_tokens", 0) or 0)
+            completion += int(step.detail.get("completion_tokens", 0) or 0)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _finish_reason(response: InteractionResponse) -> str:
+    for step in reversed(response.trace):
+        if step.step == "generate" and step.detail.get("finish_reason") == "length":
+            return "length"
+    return "stop"
+
+
+def completion_body(request: ChatCompletionRequest, response: InteractionResponse) -> dict[str, Any]:
+    return {
+        "id": completion_id(response.response_id),
+        "object": "chat.completion",
+        "created": int(response.created_at.timestamp()),
+        "model": request.model,
+        "system_fingerprint": response.adapter_version or "base",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": response.answer, "refusal": None},
+                "finish_reason": _finish_reason(response),
+                "logprobs": None,
+            }
+        ],
+        "usage": _usage(response),
+        "kaizen": kaizen_extension(response),
+    }
+
+
+def _chunk(response_id: uuid.UUID, model: str, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+    return {
+        "id": completion_id(response_id),
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+    }
+
+
+def sse(data: dict[str, Any] | str) -> str:
+    payload = data if isinstance(data, str) else json.dumps(data)
+    return f"data: {payload}\n\n"
+
+
+def first_chunk(request: ChatCompletionRequest, response_id: uuid.UUID) -> str:
+    return sse(_chunk(response_id, request.model, {"role": "assistant", "content": ""}, None))
+
+
+def answer_chunks(request: ChatCompletionRequest, response: InteractionResponse) -> Iterator[str]:
+    """The answer in word-sized pieces, then the finish chunk (with the Kaizen extension), usage and [DONE].
+
+    The answer arrives whole from the event path; pieces keep clients that render deltas working as usual."""
+    for piece in re.findall(r"\s*\S+\s*", response.answer) or [response.answer]:
+        yield sse(_chunk(response.response_id, request.model, {"content": piece}, None))
+    final = _chunk(response.response_id, request.model, {}, _finish_reason(response))
+    final["kaizen"] = kaizen_extension(response)
+    yield sse(final)
+    if request.stream_options and request.stream_options.include_usage:
+        usage = _chunk(response.response_id, request.model, {}, None)
+        usage["choices"] = []
+        usage["usage"] = _usage(response)
+        yield sse(usage)
+    yield sse("[DONE]")
+
+
+def models_body() -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [{"id": m, "object": "model", "created": 0, "owned_by": "kaizen"} for m in MODELS],
+    }

@@ -1,0 +1,126 @@
+"""Answering one interaction request: pick the adapter, run the strategy, always return a response.
+
+Free of Faust and Kafka, so the service (services/serving) stays a thin loop and this is tested directly."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from kaizen.events import AdapterEvent, InteractionRequest, InteractionResponse, Mode
+from kaizen.serving.idempotency import SeenRequests
+from kaizen.serving.metrics import ServingMetrics
+
+log = logging.getLogger(__name__)
+
+
+class Answerer(Protocol):
+    """``kaizen.reasoning.answer`` with its dependencies bound."""
+
+    def __call__(self, request: InteractionRequest, *, adapter: str | None) -> Awaitable[InteractionResponse]: ...
+
+
+class AdapterControl(Protocol):
+    """Which adapter answers a request, and how adapter events change that (see kaizen.serving.adapters)."""
+
+    @property
+    def active(self) -> str | None: ...
+
+    @property
+    def canary(self) -> str | None: ...
+
+    def choose(self, request: InteractionRequest) -> str | None: ...
+
+    def lease(self, version: str | None) -> AbstractContextManager[None]:
+        """Held while a request uses ``version``: that adapter is not unloaded before release."""
+        ...
+
+    async def apply(self, event: AdapterEvent) -> None: ...
+
+
+def error_response(
+    request: InteractionRequest, error: str, *, adapter: str | None, latency_ms: float
+) -> InteractionResponse:
+    return InteractionResponse(
+        tenant=request.tenant,
+        request_id=request.event_id,
+        response_id=InteractionResponse.response_id_for(request.event_id),
+        user_id=request.user_id,
+        question=request.question,
+        mode=request.mode if request.mode != Mode.auto else Mode.direct,
+        adapter_version=adapter,
+        latency_ms=latency_ms,
+        error=error[:4000],
+    )
+
+
+class ServingCore:
+    def __init__(
+        self,
+        answer: Answerer,
+        adapters: AdapterControl,
+        *,
+        metrics: ServingMetrics | None = None,
+        seen_capacity: int = 10_000,
+    ) -> None:
+        self._answer = answer
+        self.adapters = adapters
+        self.metrics = metrics or ServingMetrics()
+        self.seen = SeenRequests(seen_capacity)
+        self.metrics.set_adapters(adapters.active, adapters.canary)
+
+    async def handle(self, request: InteractionRequest) -> tuple[InteractionResponse, bool]:
+        """(response, first): ``first`` is False for a duplicate, whose response was already produced once."""
+        response, first = await self.seen.once(request.event_id, lambda: self._answer_once(request))
+        if not first:
+            self.metrics.duplicates.inc()
+        return response, first
+
+    async def _answer_once(self, request: InteractionRequest) -> InteractionResponse:
+        started = time.perf_counter()
+        adapter = self.adapters.choose(request)
+        self.metrics.in_flight.inc()
+        try:
+            with self.adapters.lease(adapter):
+                response = await self._answer(request, adapter=adapter)
+        except Exception as exc:  # the strategies report model failures themselves; this is the last guard
+            log.exception("request %s failed", request.event_id)
+            elapsed = (time.perf_counter() - started) * 1000.0
+            response = error_response(request, f"{type(exc).__name__}: {exc}", adapter=adapter, latency_ms=elapsed)
+        finally:
+            self.metrics.in_flight.dec()
+        response = self._complete(request, response, adapter, started)
+        self.metrics.observe_response(response)
+        return response
+
+    @staticmethod
+    def _complete(
+        request: InteractionRequest, response: InteractionResponse, adapter: str | None, started: float
+    ) -> InteractionResponse:
+        """Make sure the ids, tenant and adapter version are right whatever the strategy filled in."""
+        updates: dict[str, object] = {}
+        expected_id = InteractionResponse.response_id_for(request.event_id)
+        if response.request_id != request.event_id or response.response_id != expected_id:
+            updates |= {"request_id": request.event_id, "response_id": expected_id}
+        if response.tenant != request.tenant:
+            updates["tenant"] = request.tenant
+        if response.adapter_version is None and adapter is not None:
+            updates["adapter_version"] = adapter
+        if not response.latency_ms:
+            updates["latency_ms"] = (time.perf_counter() - started) * 1000.0
+        return response.model_copy(update=updates) if updates else response
+
+    async def on_adapter_event(self, event: AdapterEvent) -> bool:
+        """Apply an adapter event; False (logged, counted) when it could not be applied, e.g. bad checksum."""
+        try:
+            await self.adapters.apply(event)
+        except Exception as exc:
+            log.error("adapter event %s %s not applied: %s", event.action, event.version, exc)
+            self.metrics.observe_adapter_event(event, "failed")
+            return False
+        self.metrics.observe_adapter_event(event, "applied")
+        self.metrics.set_adapters(self.adapters.active, self.adapters.canary)
+        return True

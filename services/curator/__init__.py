@@ -1,0 +1,1 @@
+"""The curator service: joins feedback to responses and publishes curated training examples."""

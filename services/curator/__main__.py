@@ -1,0 +1,15 @@
+"""``python -m services.curator``: run the curator worker."""
+
+from __future__ import annotations
+
+from kaizen.config import Settings
+from services.curator.app import build_app
+from services.runner import run_worker
+
+
+def main() -> None:
+    run_worker(build_app(Settings()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The HTTP gateway: ``python -m services.gateway``."""

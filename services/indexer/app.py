@@ -1,0 +1,47 @@
+"""Wiring: the documents topic to ``Indexer.apply``; bad events and unindexable documents are dead-lettered."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+from kaizen.config import Settings
+from kaizen.events import DocumentEvent
+from kaizen.retrieval.indexer import Indexer
+from services.app import make_app
+from services.base import send_dead_letter, validated
+
+log = logging.getLogger(__name__)
+SERVICE = "indexer"
+
+settings = Settings()
+app = make_app(SERVICE, settings)
+documents = app.topic(app.topics_.documents, value_serializer="raw")
+_indexer: Indexer | None = None
+_indexer_lock = threading.Lock()
+
+
+def indexer() -> Indexer:
+    """Built on first use, inside the worker: loading the model at import would slow every import of this module."""
+    global _indexer
+    with _indexer_lock:
+        if _indexer is None:
+            _indexer = Indexer.from_settings(settings)
+        return _indexer
+
+
+@app.task
+async def _warm_up() -> None:
+    # Load the embedding model before the first event arrives, off the event loop.
+    await asyncio.to_thread(indexer)
+
+
+@app.agent(documents)
+async def index(stream: Any) -> None:
+    async for event in validated(stream, DocumentEvent, service=SERVICE, app=app):
+        try:
+            await indexer().apply_async(event)
+        except ValueError as exc:  # a valid event whose content cannot be indexed: keep it, with the reason
+            await send_dead_letter(app, event.to_bytes(), exc, service=SERVICE)

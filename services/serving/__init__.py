@@ -1,0 +1,1 @@
+"""The serving service: ``python -m services.serving``."""

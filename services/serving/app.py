@@ -1,0 +1,61 @@
+"""Interaction requests in, interaction responses out; adapter events hot-swap the model.
+
+Thin by design: the decisions live in kaizen.serving (tested without Faust). The model runs in the generation
+engine's own thread, so this loop only moves events and keeps the consumer's heartbeats on time.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kaizen.events import InteractionRequest
+from kaizen.serving.adapter_feed import AdapterFeed
+from kaizen.serving.core import ServingCore
+from kaizen.serving.runtime import ServingRuntime
+from kaizen.streaming.producer import encode, event_key
+from services.app import make_app
+from services.base import validated
+
+SERVICE = "serving"
+log = logging.getLogger(__name__)
+
+app = make_app(SERVICE)
+settings = app.settings
+requests_topic = app.topic(app.topics_.requests, value_serializer="raw")
+responses_topic = app.topic(app.topics_.responses, value_serializer="raw", key_serializer="raw")
+runtime = ServingRuntime(settings)
+
+
+async def _core() -> ServingCore:
+    """The core once the model is loaded and the adapter history applied: no request is answered before that."""
+    core = await runtime.started()
+    await runtime.adapters_caught_up.wait()
+    return core
+
+
+@app.agent(requests_topic, concurrency=settings.service_concurrency)
+async def serve(stream: Any) -> None:
+    # ``concurrency`` copies of this agent keep several requests in flight, so the engine can batch them.
+    core = await _core()
+    async for request in validated(stream, InteractionRequest, service=SERVICE, app=app):
+        response, first = await core.handle(request)
+        if first:  # a duplicate delivery was answered already: one response per request id
+            await responses_topic.send(key=event_key(response), value=encode(response))
+
+
+@app.task
+async def start_runtime() -> None:
+    # The model loads in a thread; the event loop stays free for the consumer's heartbeats.
+    core = await runtime.start()
+    await AdapterFeed(settings, core.on_adapter_event, caught_up=runtime.adapters_caught_up).run()
+
+
+# /healthz answers 200 only once the model is loaded and the adapter history applied.
+app.readiness.append(lambda: runtime.core is not None and runtime.adapters_caught_up.is_set())
+app.health_details.append(lambda: {"active_adapter": runtime.active_adapter})
+
+
+@app.on_before_shutdown.connect
+async def _stop(sender: Any, **kwargs: Any) -> None:
+    await runtime.stop()

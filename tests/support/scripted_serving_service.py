@@ -1,0 +1,68 @@
+"""The real serving service (same agents, adapter feed, pages) with a scripted model instead of the LLM.
+
+Run as ``python -m tests.support.scripted_serving_service``: the broker-level behaviour (duplicates, failures, adapter
+events, dead letters) is tested fast; tests/test_serving_service.py also runs the real model."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+from prometheus_client import REGISTRY
+
+from kaizen.config import Settings
+from kaizen.llm.types import Completion, Prompt
+from kaizen.reasoning.answer import answer
+from kaizen.reasoning.deps import ReasoningDeps
+from kaizen.reasoning.testing import ScriptedLLM
+from kaizen.serving.adapters import ServingAdapters, user_in_share
+from kaizen.serving.core import ServingCore
+from kaizen.serving.metered import MeteredLLM
+from kaizen.serving.metrics import ServingMetrics
+from services.runner import run_worker
+from services.serving import app as serving
+
+
+class ScriptedLoader:
+    """Refuses versions starting with "bad" (as a corrupt adapter is refused); records what is loaded."""
+
+    def __init__(self) -> None:
+        self.loaded: set[str] = set()
+
+    def load(self, version: str, *, checksum: str | None = None) -> None:
+        if version.startswith("bad"):
+            raise ValueError(f"adapter {version} failed verification")
+        self.loaded.add(version)
+
+    def unload(self, version: str) -> None:
+        self.loaded.discard(version)
+
+
+class SlowScriptedLLM(ScriptedLLM):
+    """Takes a little time per call, and refuses adapters that are not loaded, like the engine."""
+
+    loader: ScriptedLoader
+
+    async def generate(self, prompt: Prompt, *, adapter: str | None = None, **kwargs: object) -> Completion:
+        await asyncio.sleep(0.05)
+        if adapter is not None and adapter not in self.loader.loaded:
+            raise RuntimeError(f"unknown adapter {adapter!r}")
+        return await super().generate(prompt, adapter=adapter, **kwargs)  # type: ignore[arg-type]
+
+
+def build(settings: Settings) -> ServingCore:
+    loader = ScriptedLoader()
+    llm = SlowScriptedLLM(default="scripted answer", fail_on="FAIL", adapter_version=None)
+    llm.loader = loader
+    metrics = ServingMetrics(REGISTRY)
+    deps = ReasoningDeps(llm=MeteredLLM(llm, metrics))
+    adapters = ServingAdapters(loader, user_in_share, default_share=settings.canary_share)
+    return ServingCore(
+        functools.partial(answer, deps=deps), adapters, metrics=metrics, seen_capacity=settings.serving_seen_requests
+    )
+
+
+serving.runtime.build = build
+
+if __name__ == "__main__":
+    run_worker(serving.app)

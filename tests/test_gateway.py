@@ -1,0 +1,339 @@
+"""The gateway's HTTP layer against a bus double: auth, tenants, limits, bodies, the OpenAI shapes.
+
+The same paths run through the real broker in tests/test_gateway_kafka.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from kaizen.config import Settings
+from kaizen.events import DocumentEvent, Event, Feedback, InteractionRequest, InteractionResponse, Mode
+from kaizen.gateway.app import create_app
+from kaizen.gateway.bus import ObservedState
+from kaizen.gateway.store import ResponseStore
+from kaizen.serving.metrics import ServingMetrics
+from kaizen.topics import Topics
+
+TOKENS = {"token-a": "alpha", "token-b": "beta"}
+A = {"Authorization": "Bearer token-a"}
+B = {"Authorization": "Bearer token-b"}
+
+
+class ScriptedBus:
+    """Records what the gateway produces and answers requests the way the serving service would."""
+
+    def __init__(self, settings: Settings, *, answer_delay: float = 0.0, fail: bool = False) -> None:
+        self.topics = Topics.from_settings(settings)
+        self.state = ObservedState(ResponseStore(settings.gateway_store_size), ServingMetrics())
+        self.store = self.state.store
+        self.sent: list[tuple[str, Event]] = []
+        self.answer_delay = answer_delay
+        self.fail = fail
+        self.hold = False
+        self._started = False
+
+    @property
+    def ready(self) -> bool:
+        return self._started
+
+    async def start(self) -> None:
+        self._started = True
+
+    async def stop(self) -> None:
+        self._started = False
+
+    async def send(self, topic: str, event: Event) -> None:
+        self.sent.append((topic, event))
+        if isinstance(event, InteractionRequest) and not self.hold:
+            asyncio.get_running_loop().call_later(self.answer_delay, self.answer, event)
+
+    def answer(self, request: InteractionRequest) -> InteractionResponse:
+        response = InteractionResponse(
+            tenant=request.tenant,
+            request_id=request.event_id,
+            response_id=InteractionResponse.response_id_for(request.event_id),
+            question=request.question,
+            mode=request.mode,
+            strategy="direct",
+            answer="" if self.fail else f"answer to {request.question}",
+            adapter_version="v1",
+            error="model exploded" if self.fail else None,
+            latency_ms=12.0,
+        )
+        self.state.on_response(response)
+        return response
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:  # type: ignore[no-untyped-def]
+    return Settings(
+        data_dir=tmp_path,
+        api_tokens=TOKENS,
+        max_request_bytes=4096,
+        max_text_chars=1000,
+        gateway_wait_seconds=2.0,
+        topic_prefix="gw",
+    )
+
+
+@pytest.fixture
+def bus(settings: Settings) -> ScriptedBus:
+    return ScriptedBus(settings)
+
+
+@pytest.fixture
+async def client(settings: Settings, bus: ScriptedBus) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, bus=bus)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+            yield http
+
+
+async def test_submit_then_poll_returns_the_response(client: httpx.AsyncClient, bus: ScriptedBus) -> None:
+    submitted = await client.post("/v1/interactions", json={"question": "What is Kaizen?", "mode": "rag"}, headers=A)
+    assert submitted.status_code == 202
+    body = submitted.json()
+    request_id = uuid.UUID(body["request_id"])
+    assert body["response_id"] == str(InteractionResponse.response_id_for(request_id))
+    topic, event = bus.sent[0]
+    assert topic == bus.topics.requests
+    assert isinstance(event, InteractionRequest) and event.tenant == "alpha" and event.mode == Mode.rag
+
+    polled = await client.get(f"/v1/interactions/{request_id}", params={"wait": 2}, headers=A)
+    assert polled.status_code == 200
+    assert polled.json()["status"] == "done"
+    assert polled.json()["response"]["answer"] == "answer to What is Kaizen?"
+    # The response id finds it too.
+    by_response = await client.get(f"/v1/interactions/{body['response_id']}", headers=A)
+    assert by_response.json()["request_id"] == str(request_id)
+
+
+async def test_pending_interaction_is_202(client: httpx.AsyncClient, bus: ScriptedBus) -> None:
+    bus.hold = True
+    request_id = (await client.post("/v1/interactions", json={"question": "q"}, headers=A)).json()["request_id"]
+    polled = await client.get(f"/v1/interactions/{request_id}", headers=A)
+    assert polled.status_code == 202 and polled.json()["status"] == "pending"
+
+
+async def test_tenant_cannot_read_or_rate_another_tenants_interaction(
+    client: httpx.AsyncClient, bus: ScriptedBus
+) -> None:
+    bus.hold = True
+    pending = (await client.post("/v1/interactions", json={"question": "secret"}, headers=A)).json()
+    assert (await client.get(f"/v1/interactions/{pending['request_id']}", headers=B)).status_code == 404
+    bus.answer(bus.sent[-1][1])  # type: ignore[arg-type]
+    for any_id in (pending["request_id"], pending["response_id"]):
+        assert (await client.get(f"/v1/interactions/{any_id}", headers=B)).status_code == 404
+        assert (await client.get(f"/v1/interactions/{any_id}", headers=A)).status_code == 200
+    feedback = await client.post(
+        "/v1/feedback", json={"response_id": pending["response_id"], "thumbs": "up"}, headers=B
+    )
+    assert feedback.status_code == 404
+    assert not any(isinstance(e, Feedback) for _, e in bus.sent)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic dG9rZW4tYQ=="}, {"Authorization": "token-a"}],
+)
+async def test_requests_without_a_valid_token_are_401(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    response = await client.post("/v1/interactions", json={"question": "q"}, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["error"]["type"] == "authentication_error"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "question"),
+        ({"question": ""}, "question"),
+        ({"question": "   "}, "question"),
+        ({"question": "q", "mode": "telepathy"}, "mode"),
+        ({"question": "q", "options": {"max_new_tokens": 0}}, "options.max_new_tokens"),
+        ({"question": "q", "knowledge_bases": ["bad name!"]}, "knowledge_bases.0"),
+        ({"question": "q", "tenant": "beta"}, "tenant"),
+        ({"question": "x" * 1001}, "question"),
+    ],
+)
+async def test_bad_interaction_bodies_name_the_field(
+    client: httpx.AsyncClient, bus: ScriptedBus, body: dict[str, object], field: str
+) -> None:
+    response = await client.post("/v1/interactions", json=body, headers=A)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field
+    assert field.split(".")[0] in response.json()["error"]["message"]
+    assert bus.sent == []
+
+
+async def test_body_that_is_not_json_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/interactions", content=b"{not json", headers=A | {"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "json_invalid"
+
+
+async def test_oversized_body_is_413_with_or_without_content_length(
+    client: httpx.AsyncClient, bus: ScriptedBus
+) -> None:
+    big = json.dumps({"question": "x" * 5000}).encode()
+    response = await client.post("/v1/interactions", content=big, headers=A | {"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(big), 1000):
+            yield big[start : start + 1000]
+
+    streamed = await client.post("/v1/interactions", content=chunks(), headers=A | {"Content-Type": "application/json"})
+    assert streamed.status_code == 413
+    assert bus.sent == []
+
+
+async def test_feedback_and_documents_are_produced_with_the_token_tenant(
+    client: httpx.AsyncClient, bus: ScriptedBus
+) -> None:
+    response_id = str(uuid.uuid4())
+    fb = await client.post(
+        "/v1/feedback", json={"response_id": response_id, "rating": 4, "correction": "Paris"}, headers=B
+    )
+    assert fb.status_code == 202
+    doc = await client.post(
+        "/v1/documents", json={"document_id": "d1", "knowledge_base": "handbook", "text": "Hello."}, headers=B
+    )
+    assert doc.status_code == 202
+    (t1, feedback), (t2, document) = bus.sent
+    assert t1 == bus.topics.feedback and isinstance(feedback, Feedback)
+    assert feedback.tenant == "beta" and feedback.rating == 4 and str(feedback.response_id) == response_id
+    assert t2 == bus.topics.documents and isinstance(document, DocumentEvent) and document.tenant == "beta"
+    assert fb.json()["event_id"] == str(feedback.event_id)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/feedback", {"response_id": "not-a-uuid"}, "response_id"),
+        ("/v1/feedback", {"response_id": str(uuid.uuid4()), "rating": 9}, "rating"),
+        ("/v1/documents", {"document_id": "d", "knowledge_base": "kb"}, "text"),
+        ("/v1/documents", {"document_id": "d", "knowledge_base": "kb", "text": "t", "op": "burn"}, "op"),
+    ],
+)
+async def test_bad_feedback_and_document_bodies(
+    client: httpx.AsyncClient, bus: ScriptedBus, path: str, body: dict[str, object], field: str
+) -> None:
+    response = await client.post(path, json=body, headers=A)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field
+    assert bus.sent == []
+
+
+async def test_chat_completion_shape_and_ids(client: httpx.AsyncClient, bus: ScriptedBus) -> None:
+    response = await client.post(
+        "/v1/chat/completions",
+        json={
+            "model": "kaizen-rag",
+            "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "Why?"}],
+            "max_tokens": 32,
+            "user": "u1",
+            "presence_penalty": 0.5,
+            "kaizen": {"knowledge_bases": ["handbook"]},
+        },
+        headers=A,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    _, request = bus.sent[0]
+    assert isinstance(request, InteractionRequest)
+    assert request.question == "Why?" and request.mode == Mode.rag and request.knowledge_bases == ["handbook"]
+    assert request.options.max_new_tokens == 32 and request.user_id == "u1"
+    response_id = str(InteractionResponse.response_id_for(request.event_id))
+    assert body["id"] == response_id == response.headers["x-kaizen-response-id"]
+    assert body["choices"][0]["message"] == {"role": "assistant", "content": "answer to Why?", "refusal": None}
+    assert body["kaizen"]["adapter_version"] == "v1"
+
+
+async def test_chat_completion_failure_is_502_with_the_ids(settings: Settings) -> None:
+    bus = ScriptedBus(settings, fail=True)
+    app = create_app(settings, bus=bus)
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+        response = await http.post(
+            "/v1/chat/completions",
+            json={"model": "kaizen", "messages": [{"role": "user", "content": "q"}]},
+            headers=A,
+        )
+    assert response.status_code == 502
+    assert "model exploded" in response.json()["error"]["message"]
+    assert response.headers["x-kaizen-response-id"]
+
+
+async def test_chat_completion_timeout_is_504(client: httpx.AsyncClient, bus: ScriptedBus) -> None:
+    bus.hold = True
+    response = await client.post(
+        "/v1/chat/completions", json={"model": "kaizen", "messages": [{"role": "user", "content": "q"}]}, headers=A
+    )
+    assert response.status_code == 504
+    assert response.json()["error"]["code"] == "timeout"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"model": "kaizen", "messages": []}, "messages"),
+        ({"model": "kaizen", "messages": [{"role": "system", "content": "only system"}]}, "messages"),
+        ({"model": "kaizen", "messages": [{"role": "wizard", "content": "hi"}]}, "messages.0.role"),
+        ({"model": "kaizen", "messages": [{"role": "user", "content": "q"}], "n": 2}, "n"),
+        ({"model": "kaizen", "messages": [{"role": "user", "content": "q"}], "kaizen": {"mood": 1}}, "kaizen.mood"),
+    ],
+)
+async def test_bad_chat_bodies(client: httpx.AsyncClient, body: dict[str, object], field: str) -> None:
+    response = await client.post("/v1/chat/completions", json=body, headers=A)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field
+
+
+async def test_streaming_chat_completion_sends_sse_chunks(client: httpx.AsyncClient) -> None:
+    body = {
+        "model": "kaizen",
+        "messages": [{"role": "user", "content": "Stream me"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    async with client.stream("POST", "/v1/chat/completions", json=body, headers=A) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = [line async for line in response.aiter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert text == "answer to Stream me"
+    assert {c["id"] for c in chunks} == {response.headers["x-kaizen-response-id"]}
+    assert "usage" in chunks[-1]
+
+
+async def test_health_and_metrics(client: httpx.AsyncClient, bus: ScriptedBus) -> None:
+    assert (await client.get("/healthz")).json() == {"service": "gateway", "ready": True}
+    await client.post("/v1/interactions", json={"question": "q"}, headers=A)
+    await asyncio.sleep(0.05)
+    metrics = (await client.get("/metrics")).text
+    assert 'kaizen_interactions_total{adapter="v1",status="ok",strategy="direct"} 1.0' in metrics
+    assert 'kaizen_gateway_http_requests_total{method="POST",route="/v1/interactions",status="202"} 1.0' in metrics
+    assert "kaizen_interaction_latency_seconds_bucket" in metrics
+    assert 'kaizen_active_adapter{role="active",version="base"} 1.0' in metrics
+
+
+async def test_duplicate_responses_are_stored_once(settings: Settings) -> None:
+    bus = ScriptedBus(settings)
+    request = InteractionRequest(tenant="alpha", question="q")
+    bus.answer(request)
+    bus.answer(request)
+    assert len(bus.store) == 1

@@ -1,0 +1,216 @@
+"""ServingCore and ServingAdapters with a scripted model and loader: idempotency, failures, adapter events.
+
+The same behaviour runs through the real broker and model in tests/test_serving_service.py."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from dataclasses import dataclass, field
+
+import pytest
+
+from kaizen.events import AdapterAction, AdapterEvent, InteractionRequest, InteractionResponse, Mode
+from kaizen.llm.types import Completion, Prompt
+from kaizen.reasoning.answer import answer
+from kaizen.reasoning.deps import ReasoningDeps
+from kaizen.reasoning.testing import ScriptedLLM
+from kaizen.serving.adapters import ServingAdapters, user_in_share
+from kaizen.serving.core import ServingCore
+from kaizen.serving.metered import MeteredLLM
+from kaizen.serving.metrics import ServingMetrics
+
+CHECKSUM = "0" * 64
+
+
+@dataclass
+class RecordingLoader:
+    refuse: set[str] = field(default_factory=set)
+    loaded: set[str] = field(default_factory=set)
+    log: list[str] = field(default_factory=list)
+
+    def load(self, version: str, *, checksum: str | None = None) -> None:
+        if version in self.refuse:
+            raise ValueError(f"adapter {version} is corrupt")
+        self.loaded.add(version)
+        self.log.append(f"load {version}")
+
+    def unload(self, version: str) -> None:
+        self.loaded.discard(version)
+        self.log.append(f"unload {version}")
+
+
+class GatedLLM:
+    """A scripted model whose calls wait for ``gate`` (to hold requests in flight) and fail for unloaded adapters."""
+
+    def __init__(self, loader: RecordingLoader) -> None:
+        self.inner = ScriptedLLM(default="Paris")
+        self.loader = loader
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.started = 0
+
+    async def generate(self, prompt: Prompt, *, adapter: str | None = None, **kwargs: object) -> Completion:
+        self.started += 1
+        await self.gate.wait()
+        if adapter is not None and adapter not in self.loader.loaded:
+            raise RuntimeError(f"unknown adapter {adapter}")
+        completion = await self.inner.generate(prompt, adapter=adapter, **kwargs)  # type: ignore[arg-type]
+        return completion.model_copy(update={"batch_size": 2})
+
+
+def event(action: AdapterAction, version: str, **extra: object) -> AdapterEvent:
+    return AdapterEvent(action=action, version=version, manifest_url=f"file:///r/{version}", checksum=CHECKSUM, **extra)
+
+
+def request(question: str = "Capital of France?", **extra: object) -> InteractionRequest:
+    return InteractionRequest(question=question, mode=Mode.direct, **extra)
+
+
+@pytest.fixture
+def loader() -> RecordingLoader:
+    return RecordingLoader()
+
+
+@pytest.fixture
+def llm(loader: RecordingLoader) -> GatedLLM:
+    return GatedLLM(loader)
+
+
+@pytest.fixture
+def core(llm: GatedLLM, loader: RecordingLoader) -> ServingCore:
+    metrics = ServingMetrics()
+    deps = ReasoningDeps(llm=MeteredLLM(llm, metrics))
+    adapters = ServingAdapters(loader, user_in_share, default_share=0.5)
+    return ServingCore(functools.partial(answer, deps=deps), adapters, metrics=metrics, seen_capacity=4)
+
+
+async def test_answers_with_the_derived_response_id(core: ServingCore) -> None:
+    req = request()
+    response, first = await core.handle(req)
+    assert first and response.error is None and response.answer == "Paris"
+    assert response.request_id == req.event_id
+    assert response.response_id == InteractionResponse.response_id_for(req.event_id)
+    metrics = core.metrics.render().decode()
+    assert 'kaizen_interactions_total{adapter="base",status="ok",strategy="direct"} 1.0' in metrics
+    assert "kaizen_generation_batch_size_sum 2.0" in metrics
+
+
+async def test_duplicate_delivery_answers_once(core: ServingCore, llm: GatedLLM) -> None:
+    req = request()
+    first, is_first = await core.handle(req)
+    again, is_first_again = await core.handle(InteractionRequest.model_validate_json(req.to_bytes()))
+    assert is_first and not is_first_again
+    assert again == first
+    assert llm.started == 1
+
+
+async def test_concurrent_duplicates_share_one_generation(core: ServingCore, llm: GatedLLM) -> None:
+    llm.gate.clear()
+    req = request()
+    tasks = [asyncio.create_task(core.handle(req)) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    llm.gate.set()
+    results = await asyncio.gather(*tasks)
+    assert [first for _, first in results].count(True) == 1
+    assert len({r.response_id for r, _ in results}) == 1
+    assert llm.started == 1
+
+
+async def test_seen_set_is_bounded(core: ServingCore) -> None:
+    for _ in range(10):
+        await core.handle(request())
+    assert len(core.seen) == 4
+
+
+async def test_a_failing_model_yields_an_error_response(core: ServingCore, llm: GatedLLM) -> None:
+    llm.inner.fail_on = "boom"
+    response, first = await core.handle(request("boom?"))
+    assert first and response.error and "scripted model failure" in response.error
+    assert response.response_id == InteractionResponse.response_id_for(response.request_id)
+    assert 'status="error"' in core.metrics.render().decode()
+
+
+async def test_a_crashing_answerer_still_yields_a_response(loader: RecordingLoader) -> None:
+    async def crash(req: InteractionRequest, *, adapter: str | None) -> InteractionResponse:
+        raise KeyError("bug")
+
+    core = ServingCore(crash, ServingAdapters(loader, user_in_share, default_share=0.1))
+    req = request()
+    response, _ = await core.handle(req)
+    assert response.error == "KeyError: 'bug'" and response.request_id == req.event_id
+
+
+async def test_promotion_swaps_without_failing_requests_in_flight(
+    core: ServingCore, llm: GatedLLM, loader: RecordingLoader
+) -> None:
+    assert await core.on_adapter_event(event(AdapterAction.promoted, "v1"))
+    llm.gate.clear()
+    in_flight = [asyncio.create_task(core.handle(request(f"q{i}"))) for i in range(3)]
+    await asyncio.sleep(0.05)
+    assert await core.on_adapter_event(event(AdapterAction.promoted, "v2", previous_version="v1"))
+    assert "unload v1" not in loader.log  # still in use
+    after = asyncio.create_task(core.handle(request("after")))
+    await asyncio.sleep(0.05)
+    llm.gate.set()
+    old = await asyncio.gather(*in_flight)
+    new, _ = await after
+    assert [(r.adapter_version, r.error) for r, _ in old] == [("v1", None)] * 3
+    assert (new.adapter_version, new.error) == ("v2", None)
+    await asyncio.sleep(0.05)
+    assert loader.log == ["load v1", "load v2", "unload v1"]
+    assert 'kaizen_active_adapter{role="active",version="v2"} 1.0' in core.metrics.render().decode()
+
+
+async def test_a_refused_adapter_keeps_the_active_one(core: ServingCore, loader: RecordingLoader) -> None:
+    await core.on_adapter_event(event(AdapterAction.promoted, "v1"))
+    loader.refuse.add("bad")
+    assert not await core.on_adapter_event(event(AdapterAction.promoted, "bad"))
+    response, _ = await core.handle(request())
+    assert response.adapter_version == "v1" and response.error is None
+    assert 'kaizen_adapter_events_total{action="promoted",outcome="failed"} 1.0' in core.metrics.render().decode()
+
+
+async def test_canary_routes_its_share_by_user_then_rollback(core: ServingCore) -> None:
+    await core.on_adapter_event(event(AdapterAction.promoted, "v1"))
+    await core.on_adapter_event(event(AdapterAction.canary, "v2", canary_share=0.5))
+    users = [f"user-{i}" for i in range(40)]
+    versions = {}
+    for user in users:
+        response, _ = await core.handle(request(user_id=user))
+        versions[user] = response.adapter_version
+    on_canary = sum(v == "v2" for v in versions.values())
+    assert 8 <= on_canary <= 32 and set(versions.values()) == {"v1", "v2"}
+    # A user stays on one side.
+    for user in users[:5]:
+        response, _ = await core.handle(request(user_id=user))
+        assert response.adapter_version == versions[user]
+
+    await core.on_adapter_event(event(AdapterAction.rollback, "v1", previous_version="v2"))
+    response, _ = await core.handle(request(user_id=next(u for u, v in versions.items() if v == "v2")))
+    assert response.adapter_version == "v1"
+    assert core.adapters.canary is None
+
+
+async def test_rollback_returns_to_the_previous_adapter(core: ServingCore, loader: RecordingLoader) -> None:
+    await core.on_adapter_event(event(AdapterAction.promoted, "v1"))
+    await core.on_adapter_event(event(AdapterAction.promoted, "v2"))
+    await core.on_adapter_event(event(AdapterAction.rollback, "v1", previous_version="v2"))
+    response, _ = await core.handle(request())
+    assert response.adapter_version == "v1"
+    assert loader.loaded == {"v1"}
+
+
+async def test_pinned_adapter_wins(core: ServingCore) -> None:
+    await core.on_adapter_event(event(AdapterAction.promoted, "v1"))
+    await core.on_adapter_event(event(AdapterAction.canary, "v2", canary_share=1.0))
+    response, _ = await core.handle(InteractionRequest(question="q", mode=Mode.direct, options={"adapter": "v1"}))
+    assert response.adapter_version == "v1"
+
+
+def test_user_in_share_is_stable_and_proportional() -> None:
+    users = [f"u{i}" for i in range(2000)]
+    share = sum(user_in_share(u, 0.1) for u in users) / len(users)
+    assert 0.07 < share < 0.13
+    assert [user_in_share(u, 0.1) for u in users] == [user_in_share(u, 0.1) for u in users]
+    assert not any(user_in_share(u, 0.0) for u in users) and all(user_in_share(u, 1.0) for u in users)
