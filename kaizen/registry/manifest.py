@@ -26,6 +26,7 @@ class AdapterManifest(BaseModel):
     base_model: str = Field(description="Name of the base model (directory name or hub id).")
     base_model_hash: str = Field(description="sha256 of the base model's config + tokenizer, see llm.model.")
     dataset_version: str | None = None
+    dataset_examples: int = Field(0, ge=0, description="Examples in the dataset version it was trained from.")
     method: str = "lora"
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, float] = Field(default_factory=dict)
@@ -36,3 +37,4 @@ class AdapterManifest(BaseModel):
     created_at: datetime = Field(default_factory=now)
     tenant: str = "default"
     notes: str = ""
+    gate: list[str] = Field(default_factory=list, description="Why the promotion gate passed or refused it.")

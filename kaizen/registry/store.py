@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from kaizen.config import Settings
 from kaizen.registry.manifest import AdapterManifest, AdapterStatus
 
 MANIFEST = "manifest.json"
@@ -35,6 +36,38 @@ class AdapterRegistry:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_url(cls, url: str) -> AdapterRegistry:
+        """``file://<path>`` (or a bare path); other schemes need a shared-storage backend, not this class."""
+        if url.startswith("file://"):
+            return cls(Path(url.removeprefix("file://")))
+        if "://" in url:
+            raise RegistryError(f"unsupported registry location {url!r}: only file:// is implemented")
+        return cls(Path(url))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AdapterRegistry:
+        return cls(settings.registry_dir)
+
+    @property
+    def regression_dir(self) -> Path:
+        """Frozen per-tenant regression sets live with the adapters they judge (a dot-name is never a version)."""
+        return self.root / ".regression"
+
+    def next_version(self, tenant: str = "default") -> str:
+        taken = {m.version for m in self.list()}
+        n = sum(1 for m in self.list() if m.tenant == tenant) + 1
+        while f"{tenant}-v{n:04d}" in taken:
+            n += 1
+        return f"{tenant}-v{n:04d}"
+
+    def history(self, tenant: str = "default") -> list[AdapterManifest]:
+        return [m for m in self.list() if m.tenant == tenant]
+
+    def latest(self, tenant: str = "default") -> AdapterManifest | None:
+        found = self.history(tenant)
+        return found[-1] if found else None
 
     @property
     def url(self) -> str:
@@ -79,7 +112,7 @@ class AdapterRegistry:
         manifests = [
             AdapterManifest.model_validate_json((d / MANIFEST).read_text())
             for d in self.root.iterdir()
-            if d.is_dir() and (d / MANIFEST).exists()
+            if d.is_dir() and not d.name.startswith(".") and (d / MANIFEST).exists()
         ]
         return sorted(manifests, key=lambda m: m.created_at)
 
@@ -96,9 +129,7 @@ class AdapterRegistry:
 
     def promoted(self, tenant: str | None = None) -> AdapterManifest | None:
         found = [
-            m
-            for m in self.list()
-            if m.status == AdapterStatus.promoted and (tenant is None or m.tenant == tenant)
+            m for m in self.list() if m.status == AdapterStatus.promoted and (tenant is None or m.tenant == tenant)
         ]
         return found[-1] if found else None
 

@@ -1,0 +1,1 @@
+"""Knowledge bases: loading, chunking, embedding, vector stores, the indexer and the retriever."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import Counter as Counter_
 from collections.abc import Sequence
@@ -92,28 +93,27 @@ class CuratorWorker:
         return len(expired)
 
     async def _emit(self, results: list[CurationResult], events: Sequence[Any]) -> None:
-        by_id = {}
-        for event in events:
-            by_id.setdefault(_feedback_id(event.value), event)
         # Counted per batch: a labelled metric update per event costs more than the rest of the bookkeeping.
         tally = Counter_((r.outcome.value, r.reason if r.outcome != Outcome.example else "") for r in results)
         for (outcome, reason), n in tally.items():
             OUTCOMES.labels(outcome, reason).inc(n)
-        for result in results:
-            if result.outcome == Outcome.dead_letter:
-                event = by_id.get(str(result.feedback_id))
-                message = event.message if event is not None else None
-                raw = event.value if event is not None else b""
-                await send_dead_letter(self.app, raw, CurationFailed(result.reason), service=SERVICE, message=message)
+        dead = [r for r in results if r.outcome == Outcome.dead_letter]
+        by_id = {_feedback_id(event.value): event for event in reversed(events)} if dead else {}
+        for result in dead:
+            event = by_id.get(str(result.feedback_id))
+            message = event.message if event is not None else None
+            raw = event.value if event is not None else b""
+            await send_dead_letter(self.app, raw, CurationFailed(result.reason), service=SERVICE, message=message)
         await self.sink.emit([r for r in results if r.outcome in (Outcome.example, Outcome.rejected, Outcome.skipped)])
 
 
 def _feedback_id(raw: bytes | None) -> str:
-    # Only for finding the original bytes of a rare dead letter: a cheap look, not a parse of every event.
-    if not raw:
+    """The event id of a raw feedback value (only on the rare dead-letter path, to keep its original bytes)."""
+    try:
+        data = json.loads(raw or b"")
+    except ValueError:
         return ""
-    marker = raw.find(b'"event_id":"')
-    return raw[marker + 12 : marker + 48].decode(errors="replace") if marker >= 0 else ""
+    return str(data.get("event_id", "")) if isinstance(data, dict) else ""
 
 
 def _fast_decode(raw: bytes | None, model: type[E], limit: int) -> E | None:

@@ -1,0 +1,188 @@
+"""LLM runtime benchmark: batching gain, engine overhead, adapter swap latency under load.
+
+Writes bench/results/llm.json. Every figure is a ratio or latency measured side by side in this one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from kaizen.config import Settings
+from kaizen.llm.adapters import AdapterManager
+from kaizen.llm.engine import GenerationEngine
+from kaizen.llm.fingerprint import fingerprint
+from kaizen.llm.model import LoadedModel, load_model
+from kaizen.llm.prepare import resolve_base_model
+from kaizen.registry import AdapterManifest, AdapterRegistry
+
+RESULTS = Path(__file__).resolve().parent / "results" / "llm.json"
+PROMPTS = [
+    "The capital of France is",
+    "Water boils at a temperature of",
+    "def fibonacci(n):",
+    "Once upon a time, in a small village,",
+    "The three primary colours are",
+    "To make a cup of tea, first",
+    "The largest planet in the solar system",
+    "In 1969, the first people to walk on the Moon",
+]
+TARGETS = {
+    "batched_speedup_min": 3.0,
+    "engine_overhead_max": 0.10,
+    "activate_p50_ms_max": 20.0,
+    "load_activate_p50_ms_max": 400.0,
+    "failed_requests_max": 0,
+}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def batching(engine: GenerationEngine, tokens: int) -> dict[str, float]:
+    await engine.generate(PROMPTS[0], max_new_tokens=2)  # warm-up
+    start = time.perf_counter()
+    sequential = [await engine.generate(p, max_new_tokens=tokens) for p in PROMPTS]
+    seq_s = time.perf_counter() - start
+    start = time.perf_counter()
+    together = await asyncio.gather(*(engine.generate(p, max_new_tokens=tokens) for p in PROMPTS))
+    par_s = time.perf_counter() - start
+    seq_rate = sum(len(c.tokens) for c in sequential) / seq_s
+    par_rate = sum(len(c.tokens) for c in together) / par_s
+    return {
+        "sequential_tokens_per_s": round(seq_rate, 2),
+        "batched_tokens_per_s": round(par_rate, 2),
+        "batched_speedup": round(par_rate / seq_rate, 2),
+        "largest_batch": max(c.batch_size for c in together),
+    }
+
+
+async def overhead(engine: GenerationEngine, lm: LoadedModel, tokens: int, repeats: int) -> dict[str, float]:
+    ids = lm.tokenizer(PROMPTS[1], return_tensors="pt")
+    bare, through = [], []
+    for _ in range(repeats):  # interleaved so machine load affects both alike
+        start = time.perf_counter()
+        with torch.inference_mode():
+            lm.model.generate(
+                **ids, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False, pad_token_id=lm.pad_id
+            )
+        bare.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        completion = await engine.generate(PROMPTS[1], max_new_tokens=tokens)
+        through.append((time.perf_counter() - start) * tokens / max(len(completion.tokens), 1))
+    return {
+        "bare_generate_s": round(statistics.median(bare), 3),
+        "engine_s": round(statistics.median(through), 3),
+        "engine_overhead": round(statistics.median(through) / statistics.median(bare) - 1, 3),
+    }
+
+
+def make_adapters(model_dir: Path, registry: AdapterRegistry, work: Path, count: int) -> list[str]:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    config = LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+    peft_model = get_peft_model(base, config)
+    versions = []
+    for index in range(count):
+        torch.manual_seed(index)
+        with torch.no_grad():
+            for name, param in peft_model.named_parameters():
+                if "lora_" in name:
+                    param.normal_(0, 0.01)
+        out = work / f"lora-{index}"
+        peft_model.save_pretrained(str(out))
+        manifest = AdapterManifest(
+            version=f"bench-{index}", base_model=model_dir.name, base_model_hash=fingerprint(model_dir)
+        )
+        versions.append(registry.register(out, manifest).version)
+    return versions
+
+
+async def swaps(engine: GenerationEngine, manager: AdapterManager, versions: list[str], count: int) -> dict:
+    failed, served = 0, 0
+    stop = asyncio.Event()
+
+    async def client(prompt: str) -> None:
+        nonlocal failed, served
+        while not stop.is_set():
+            try:
+                await engine.generate(prompt, max_new_tokens=8)
+                served += 1
+            except Exception:
+                failed += 1
+
+    clients = [asyncio.create_task(client(p)) for p in PROMPTS[:4]]
+    await asyncio.sleep(0.5)
+    load_activate, activate = [], []
+    for index in range(count):
+        version = versions[index % len(versions)]  # cycling 3 versions: each one was unloaded since its last use
+        start = time.perf_counter()
+        await manager.swap(version)
+        load_activate.append((time.perf_counter() - start) * 1000)
+        await asyncio.sleep(0.05)
+    for _ in range(count):  # toggling two loaded adapters: activation alone
+        version = manager.previous_version or versions[0]
+        start = time.perf_counter()
+        manager.activate(version)
+        activate.append((time.perf_counter() - start) * 1000)
+        await asyncio.sleep(0.02)
+    stop.set()
+    await asyncio.gather(*clients)
+    return {
+        "swaps": count,
+        "load_activate_ms_p50": round(percentile(load_activate, 0.5), 1),
+        "load_activate_ms_p95": round(percentile(load_activate, 0.95), 1),
+        "activate_ms_p50": round(percentile(activate, 0.5), 3),
+        "activate_ms_p95": round(percentile(activate, 0.95), 3),
+        "requests_served_during_swaps": served,
+        "failed_requests": failed,
+    }
+
+
+async def run(quick: bool) -> dict:
+    settings = Settings(torch_threads=1)
+    model_dir = resolve_base_model(settings)
+    lm = load_model(model_dir, settings.model_dtype, settings.torch_threads)
+    tokens = 16 if quick else 64
+    results: dict = {"model": model_dir.name, "dtype": settings.model_dtype, "new_tokens": tokens, "quick": quick}
+    with GenerationEngine(lm, max_batch_size=8, batch_window_ms=settings.batch_window_ms) as engine:
+        results["batching"] = await batching(engine, tokens)
+        results["overhead"] = await overhead(engine, lm, tokens, 2 if quick else 5)
+        with tempfile.TemporaryDirectory() as tmp:
+            registry = AdapterRegistry(Path(tmp) / "registry")
+            versions = make_adapters(model_dir, registry, Path(tmp), 3)
+            results["swap"] = await swaps(engine, AdapterManager(engine, registry), versions, 6 if quick else 20)
+    results["targets"] = TARGETS
+    results["met"] = {
+        "batched_speedup": results["batching"]["batched_speedup"] >= TARGETS["batched_speedup_min"],
+        "engine_overhead": results["overhead"]["engine_overhead"] <= TARGETS["engine_overhead_max"],
+        "activate_p50": results["swap"]["activate_ms_p50"] <= TARGETS["activate_p50_ms_max"],
+        "load_activate_p50": results["swap"]["load_activate_ms_p50"] <= TARGETS["load_activate_p50_ms_max"],
+        "failed_requests": results["swap"]["failed_requests"] <= TARGETS["failed_requests_max"],
+    }
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer tokens and swaps (a minute or two)")
+    args = parser.parse_args()
+    results = asyncio.run(run(args.quick))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

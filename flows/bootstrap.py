@@ -1,0 +1,71 @@
+"""The bootstrap flow: a dataset version of model-written RAFT examples for a knowledge base with no traffic yet."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows import tasks
+from kaizen.config import Settings, get_settings
+from kaizen.events import RaftExample, now
+from kaizen.retrieval.types import Chunk
+from kaizen.training.bootstrap import BootstrapParams, bootstrap_examples
+from kaizen.training.local_llm import LocalLLM
+
+
+@task(name="sample-chunks", cache_policy=NO_CACHE)
+def sample_chunks(settings: Settings, tenant: str, knowledge_base: str, n: int, seed: int) -> list[Chunk]:
+    from kaizen.retrieval.knowledge_base import KnowledgeBase
+
+    kb = KnowledgeBase.from_settings(settings)
+    return asyncio.run(kb.random_chunks(tenant=tenant, knowledge_base=knowledge_base, n=n, seed=seed))
+
+
+@task(name="write-examples", cache_policy=NO_CACHE)
+def write_examples(model_dir: Path, chunks: list[Chunk], params: BootstrapParams) -> list[RaftExample]:
+    return asyncio.run(bootstrap_examples(LocalLLM(model_dir), chunks, params))
+
+
+@task(name="save-dataset-version", cache_policy=NO_CACHE)
+def save_version(settings: Settings, tenant: str, knowledge_base: str, examples: list[RaftExample]) -> Path:
+    digest = hashlib.sha256("".join(sorted(e.example_id for e in examples)).encode()).hexdigest()[:12]
+    version = f"bootstrap-{knowledge_base}-{digest}"
+    path = settings.datasets_dir / tenant / version
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "raft.jsonl").write_text("".join(e.model_dump_json() + "\n" for e in examples))
+    manifest = {
+        "version": version,
+        "tenant": tenant,
+        "source": "bootstrap",
+        "knowledge_base": knowledge_base,
+        "counts": {"raft": len(examples)},
+        "created_at": now().isoformat(),
+    }
+    (path / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return path
+
+
+@flow(name="bootstrap")
+def bootstrap(
+    knowledge_base: str,
+    tenant: str = "default",
+    n_chunks: int = 50,
+    seed: int = 0,
+    chunks: list[Chunk] | None = None,
+    settings: Settings | None = None,
+) -> Path:
+    """Sample chunks (or take ``chunks``), have the model write questions, save a dataset version; returns its path."""
+    settings = settings or get_settings()
+    model_dir, _ = tasks.resolve_base(settings)
+    chosen = chunks if chunks is not None else sample_chunks(settings, tenant, knowledge_base, n_chunks, seed)
+    examples = write_examples(model_dir, chosen, BootstrapParams(seed=seed))
+    if not examples:
+        raise ValueError(f"the model wrote no usable question for {len(chosen)} chunks of {knowledge_base!r}")
+    path = save_version(settings, tenant, knowledge_base, examples)
+    get_run_logger().info("bootstrap: %d RAFT examples from %d chunks -> %s", len(examples), len(chosen), path)
+    return path

@@ -1,0 +1,104 @@
+"""Prefect tasks: thin wrappers over kaizen.training so the flows only wire steps together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from kaizen.config import Settings
+from kaizen.events import AdapterEvent
+from kaizen.registry import AdapterManifest, AdapterRegistry
+from kaizen.streaming.producer import EventProducer
+from kaizen.topics import Topics
+from kaizen.training import retrain as steps
+from kaizen.training.config import TrainingConfig
+from kaizen.training.dataset_source import DatasetSnapshot, latest_version_dir, read_dataset_dir
+from kaizen.training.gate import GateDecision, decide
+from kaizen.training.models import base_model_hash, resolve_base_model_dir
+from kaizen.training.splits import Splits
+
+# Inputs are datasets and paths, results are written to the registry: caching by input hash would only cost time.
+_TASK = {"cache_policy": NO_CACHE}
+
+
+@task(name="snapshot-dataset", **_TASK)
+def snapshot_dataset(settings: Settings, tenant: str, dataset_dir: str | None) -> DatasetSnapshot:
+    path = Path(dataset_dir) if dataset_dir else latest_version_dir(settings.datasets_dir, tenant)
+    snapshot = read_dataset_dir(path, tenant=tenant)
+    get_run_logger().info("dataset %s: %d examples from %s", snapshot.version, snapshot.size, path)
+    return snapshot
+
+
+@task(name="resolve-base-model", **_TASK)
+def resolve_base(settings: Settings) -> tuple[Path, str]:
+    model_dir = resolve_base_model_dir(settings)
+    return model_dir, base_model_hash(model_dir)
+
+
+@task(name="split", **_TASK)
+def split(snapshot: DatasetSnapshot, registry_root: Path, config: TrainingConfig) -> Splits:
+    splits = steps.prepare_splits(snapshot, AdapterRegistry(registry_root), config)
+    get_run_logger().info("splits: %s", splits.sizes())
+    return splits
+
+
+@task(name="train", retries=2, retry_delay_seconds=5, **_TASK)
+def train(model_dir: Path, splits: Splits, config: TrainingConfig, out_dir: Path, base_hash: str) -> steps.Candidate:
+    logger = get_run_logger()
+
+    def progress(step: int, total: int, loss: float) -> None:
+        if step == total or step % 10 == 0:
+            logger.info("step %d/%d loss %.4f", step, total, loss)
+
+    return steps.train_candidate(model_dir, splits.train, config, out_dir, base_hash=base_hash, progress=progress)
+
+
+@task(name="evaluate", **_TASK)
+def evaluate(model_dir: Path, adapter_dir: Path | None, splits: Splits, config: TrainingConfig) -> steps.SetScores:
+    return steps.score_sets(model_dir, adapter_dir, splits, config)
+
+
+@task(name="gate", **_TASK)
+def gate(settings: Settings, candidate: steps.SetScores, baseline: steps.SetScores) -> GateDecision:
+    decision = decide(
+        steps.gate_policy(settings),
+        candidate_heldout=candidate.heldout,
+        baseline_heldout=baseline.heldout,
+        candidate_regression=candidate.regression,
+        baseline_regression=baseline.regression,
+    )
+    get_run_logger().info("gate %s: %s", "passed" if decision.passed else "refused", "; ".join(decision.reasons))
+    return decision
+
+
+@task(name="register", **_TASK)
+def register(
+    registry_root: Path,
+    candidate: steps.Candidate,
+    scores: steps.SetScores,
+    decision: GateDecision,
+    snapshot: DatasetSnapshot,
+    model_dir: Path,
+    base_hash: str,
+    rollout: str,
+) -> AdapterManifest:
+    return steps.register_candidate(
+        AdapterRegistry(registry_root),
+        candidate,
+        scores,
+        decision,
+        snapshot=snapshot,
+        base_model=model_dir.name,
+        base_hash=base_hash,
+        rollout=rollout,
+    )
+
+
+@task(name="publish-adapter-event", retries=3, retry_delay_seconds=2, **_TASK)
+def publish(settings: Settings, event: AdapterEvent) -> AdapterEvent:
+    with EventProducer(settings) as producer:
+        producer.send(Topics.from_settings(settings).adapters, event)
+    get_run_logger().info("published %s %s", event.action, event.version)
+    return event

@@ -1,0 +1,226 @@
+"""Adapters from the registry, hot-swapped into a running generation engine.
+
+Loading checks the checksum and the base model, reads the weights in the caller's thread and installs them in the
+engine's worker between two decode steps. Activation only moves a pointer: a request takes the active adapter when
+it is submitted and keeps it, and an adapter is deleted only once no queued or running request uses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from peft import PeftConfig, PeftModel, get_peft_model
+from peft.utils import load_peft_weights, set_peft_model_state_dict
+
+from kaizen.llm.engine import GenerationEngine
+from kaizen.registry import AdapterManifest, AdapterRegistry, RegistryError
+
+log = logging.getLogger(__name__)
+
+# peft adapter types whose rows can share a batch with other adapters' rows (peft ``adapter_names``).
+SERVABLE_TYPES = frozenset({"LORA"})
+
+
+class AdapterError(RuntimeError):
+    """An adapter the manager refuses: corrupt, trained on another base model, unknown, or not servable."""
+
+
+class AdapterManager:
+    def __init__(self, engine: GenerationEngine, registry: AdapterRegistry) -> None:
+        self.engine = engine
+        self.registry = registry
+        self._lock = threading.RLock()
+        self._loaded: dict[str, AdapterManifest] = {}
+        self._active: str | None = None
+        self._previous: str | None = None
+        self._candidate: str | None = None
+        self._served: set[str] = set()  # versions that were active or candidate: unloaded once out of use
+
+    # --- state ----------------------------------------------------------------------------------
+    @property
+    def active_version(self) -> str | None:
+        return self._active
+
+    @property
+    def previous_version(self) -> str | None:
+        return self._previous
+
+    @property
+    def candidate_version(self) -> str | None:
+        return self._candidate
+
+    @property
+    def loaded(self) -> list[str]:
+        with self._lock:
+            return sorted(self._loaded)
+
+    def manifest(self, version: str) -> AdapterManifest:
+        with self._lock:
+            if version not in self._loaded:
+                raise AdapterError(f"adapter {version} is not loaded")
+            return self._loaded[version]
+
+    # --- loading --------------------------------------------------------------------------------
+    def load(self, version: str) -> AdapterManifest:
+        """Verify ``version`` and load it into the engine (not yet active). Safe while requests run."""
+        with self._lock:
+            if version in self._loaded:
+                return self._loaded[version]
+        manifest = self._verified(version)
+        path = self.registry.adapter_path(version)
+        config = _peft_config(path, version)
+        weights = load_peft_weights(str(path), device="cpu")
+        self.engine.add_adapter(version, lambda model: _install(model, version, config, weights))
+        with self._lock:
+            self._loaded[version] = manifest
+        log.info("loaded adapter %s", version)
+        return manifest
+
+    async def aload(self, version: str) -> AdapterManifest:
+        return await asyncio.to_thread(self.load, version)
+
+    def _verified(self, version: str) -> AdapterManifest:
+        try:
+            manifest = self.registry.verify(version)
+        except RegistryError as exc:
+            raise AdapterError(f"refusing adapter {version}: {exc}") from exc
+        expected = self.engine.lm.fingerprint
+        if manifest.base_model_hash != expected:
+            raise AdapterError(
+                f"refusing adapter {version}: trained on base model {manifest.base_model!r} "
+                f"(hash {manifest.base_model_hash[:12]}), this engine runs {self.engine.lm.model_dir.name} "
+                f"(hash {expected[:12]})"
+            )
+        return manifest
+
+    # --- switching ------------------------------------------------------------------------------
+    def activate(self, version: str) -> None:
+        """Make ``version`` what requests without an explicit adapter use; the old one is kept for rollback."""
+        with self._lock:
+            if version not in self._loaded:
+                raise AdapterError(f"adapter {version} is not loaded: load it first")
+            if version == self._active:
+                return
+            self._previous, self._active = self._active, version
+            self._served.add(version)
+            if self._candidate == version:
+                self._candidate = None
+            self.engine.default_adapter = version  # one assignment: requests see the old or the new, never both
+            self._unload_unused()
+
+    async def swap(self, version: str) -> AdapterManifest:
+        """Load (if needed) and activate."""
+        manifest = await self.aload(version)
+        self.activate(version)
+        return manifest
+
+    def rollback(self) -> str | None:
+        """Re-activate the previous adapter (None = the base model); returns what is now active."""
+        with self._lock:
+            if self._previous is None and self._active is None:
+                raise AdapterError("nothing to roll back: no adapter was ever activated")
+            self._active, self._previous = self._previous, None
+            self.engine.default_adapter = self._active or "__base__"
+            self._unload_unused()
+            return self._active
+
+    def deactivate(self) -> None:
+        """Serve the base model by default; the active adapter becomes the rollback target."""
+        with self._lock:
+            if self._active is not None:
+                self._previous, self._active = self._active, None
+                self.engine.default_adapter = "__base__"
+                self._unload_unused()
+
+    def set_candidate(self, version: str | None) -> None:
+        """The adapter a canary share of traffic goes to (loaded first); None ends the canary."""
+        with self._lock:
+            if version is not None and version not in self._loaded:
+                raise AdapterError(f"adapter {version} is not loaded: load it first")
+            self._candidate = version
+            if version is not None:
+                self._served.add(version)
+            self._unload_unused()
+
+    def reset(self) -> None:
+        """Back to the base model: every adapter unloaded once its requests finish."""
+        with self._lock:
+            self._active = self._previous = self._candidate = None
+            self.engine.default_adapter = "__base__"
+            for version in list(self._loaded):
+                self._drop(version)
+
+    def unload(self, version: str) -> None:
+        with self._lock:
+            if version in (self._active, self._previous, self._candidate):
+                raise AdapterError(f"adapter {version} is in use (active, rollback target or candidate)")
+            self._drop(version)
+
+    def _unload_unused(self) -> None:
+        """Unload adapters that served traffic and are no longer active, rollback target or candidate.
+
+        Adapters loaded but never activated stay: they are staged for an activation to come.
+        """
+        keep = {self._active, self._previous, self._candidate}
+        for version in [v for v in self._loaded if v in self._served and v not in keep]:
+            self._drop(version)
+
+    def _drop(self, version: str) -> None:
+        self._served.discard(version)
+        if self._loaded.pop(version, None) is not None:
+            # Deleted in the worker once the last request using it has finished.
+            self.engine.remove_adapter(version, _delete)
+            log.info("unloading adapter %s", version)
+
+
+def _peft_config(path: Path, version: str) -> PeftConfig:
+    try:
+        config = PeftConfig.from_pretrained(str(path))
+    except Exception as exc:
+        raise AdapterError(f"refusing adapter {version}: no readable peft adapter config ({exc})") from exc
+    kind = str(getattr(config.peft_type, "value", config.peft_type)).upper()
+    if kind not in SERVABLE_TYPES:
+        raise AdapterError(
+            f"refusing adapter {version}: {kind} adapters cannot be hot-swapped into a shared batch; "
+            f"servable types: {', '.join(sorted(SERVABLE_TYPES))}"
+        )
+    config.inference_mode = True
+    return config
+
+
+def _install(model: Any, version: str, config: PeftConfig, weights: dict[str, Any]) -> Any:
+    """Runs in the engine worker: add ``version`` to the peft model (wrapping the base model the first time)."""
+    first = not isinstance(model, PeftModel)
+    if first:
+        model = get_peft_model(model, config, adapter_name=version, low_cpu_mem_usage=True)
+    else:
+        model.add_adapter(version, config, low_cpu_mem_usage=True)
+    try:
+        result = set_peft_model_state_dict(model, weights, adapter_name=version, low_cpu_mem_usage=True)
+        missing = [k for k in result.missing_keys if version in k and "lora_" in k]
+        if result.unexpected_keys or missing:
+            raise AdapterError(
+                f"refusing adapter {version}: weights do not fit the model "
+                f"(unexpected {list(result.unexpected_keys)[:3]}, missing {missing[:3]})"
+            )
+    except Exception:
+        if first:
+            model.unload()  # removes the injected layers in place: the engine keeps the bare base model
+        else:
+            model.delete_adapter(version)
+        raise
+    return model
+
+
+def _delete(model: Any, version: str) -> Any:
+    """Runs in the engine worker: remove ``version``; the last adapter gone, the bare base model comes back."""
+    if not isinstance(model, PeftModel) or version not in model.peft_config:
+        return model
+    if len(model.peft_config) == 1:
+        return model.unload()
+    model.delete_adapter(version)
+    return model

@@ -1,0 +1,111 @@
+"""Load a base model and its tokenizer from a Hugging Face directory, and turn prompts into token ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedTokenizerBase
+
+from kaizen.llm.fingerprint import fingerprint
+from kaizen.llm.types import ChatMessage, GenerationError, Prompt
+
+
+class LoadedModel(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model_dir: Path
+    model: Any  # a transformers causal LM; becomes a peft.PeftModel once an adapter is loaded
+    tokenizer: PreTrainedTokenizerBase
+    dtype: torch.dtype
+    fingerprint: str
+    context_length: int
+    eos_ids: list[int]
+    pad_id: int
+
+    @property
+    def parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
+    return AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+
+
+def load_model(model_dir: Path, dtype: str | torch.dtype = "bfloat16", threads: int = 0) -> LoadedModel:
+    if threads > 0:
+        torch.set_num_threads(threads)
+    model_dir = Path(model_dir)
+    torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    tokenizer = load_tokenizer(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch_dtype, local_files_only=True)
+    model.eval()
+    return LoadedModel(
+        model_dir=model_dir,
+        model=model,
+        tokenizer=tokenizer,
+        dtype=torch_dtype,
+        fingerprint=fingerprint(model_dir),
+        context_length=_context_length(model.config),
+        eos_ids=_eos_ids(model.generation_config, tokenizer),
+        pad_id=_pad_id(model.config, tokenizer),
+    )
+
+
+def _context_length(config: Any) -> int:
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 2048
+
+
+def _eos_ids(generation_config: GenerationConfig | None, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    ids: set[int] = set()
+    eos = getattr(generation_config, "eos_token_id", None)
+    if isinstance(eos, int):
+        ids.add(eos)
+    elif eos:
+        ids.update(int(i) for i in eos)
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    # Chat models end a turn with their own marker (Gemma: <end_of_turn>); stop there too.
+    for marker in ("<end_of_turn>", "<|im_end|>", "<|eot_id|>"):
+        token_id = tokenizer.convert_tokens_to_ids(marker)
+        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id:
+            ids.add(token_id)
+    return sorted(ids)
+
+
+def _pad_id(config: Any, tokenizer: PreTrainedTokenizerBase) -> int:
+    for value in (tokenizer.pad_token_id, getattr(config, "pad_token_id", None), tokenizer.eos_token_id):
+        if isinstance(value, int):
+            return value
+    return 0
+
+
+def render_chat(tokenizer: PreTrainedTokenizerBase, messages: list[ChatMessage]) -> str:
+    """The conversation in the model's own chat template, ending with the model's turn opened."""
+    if not tokenizer.chat_template:
+        raise GenerationError("this model has no chat template: send a plain-text prompt")
+    return tokenizer.apply_chat_template([m.model_dump() for m in messages], tokenize=False, add_generation_prompt=True)
+
+
+def encode_prompt(tokenizer: PreTrainedTokenizerBase, prompt: Prompt) -> list[int]:
+    """Token ids for a plain-text prompt (BOS added) or a chat (template already carries BOS)."""
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise GenerationError("empty prompt")
+        return list(tokenizer(prompt, add_special_tokens=True).input_ids)
+    if not prompt or not any(m.content.strip() for m in prompt):
+        raise GenerationError("empty prompt: no message has content")
+    try:
+        text = render_chat(tokenizer, list(prompt))
+    except GenerationError:
+        raise
+    except Exception as exc:  # the template raises on roles it cannot render
+        raise GenerationError(f"cannot render the chat: {exc}") from exc
+    # The rendered chat starts with <bos>; adding special tokens would double it.
+    return list(tokenizer(text, add_special_tokens=False).input_ids)

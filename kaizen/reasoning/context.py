@@ -1,0 +1,127 @@
+"""Per-request state shared by the strategies: the trace of every model call and retrieval, and its timings."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from kaizen.events import Citation, InteractionRequest, TraceStep
+from kaizen.llm.types import Completion
+from kaizen.reasoning.prompts import RenderedPrompt
+from kaizen.retrieval.types import SearchHit
+
+if TYPE_CHECKING:
+    from kaizen.reasoning.deps import ReasoningDeps
+
+# Completions are copied into the trace for debugging and curation; a cap keeps events small.
+TRACE_TEXT_CHARS = 2_000
+
+
+class StrategyResult(BaseModel):
+    answer: str
+    reasoning: list[str] = Field(default_factory=list)
+    citations: list[Citation] = Field(default_factory=list)
+
+
+@dataclass
+class RunContext:
+    request: InteractionRequest
+    deps: ReasoningDeps
+    adapter: str | None = None
+    trace: list[TraceStep] = field(default_factory=list)
+    prompt_refs: list[str] = field(default_factory=list)
+    adapter_version: str | None = None
+    # Every chunk any retrieval returned, in first-seen order (RAFT needs the distractors too).
+    retrieved: dict[str, SearchHit] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000.0
+
+    def record(self, step: str, name: str, detail: dict[str, Any], started_ms: float | None = None) -> None:
+        start = self.elapsed_ms() if started_ms is None else started_ms
+        duration = 0.0 if started_ms is None else self.elapsed_ms() - started_ms
+        self.trace.append(
+            TraceStep(step=step, name=name, detail=detail, started_ms=round(start, 3), duration_ms=round(duration, 3))
+        )
+
+    @property
+    def knowledge_bases(self) -> list[str]:
+        return list(self.request.knowledge_bases) or list(self.deps.default_knowledge_bases)
+
+    async def generate(
+        self,
+        name: str,
+        prompt: RenderedPrompt,
+        *,
+        stop: list[str],
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+    ) -> Completion:
+        options = self.request.options
+        tokens = min(max_new_tokens or options.max_new_tokens, options.max_new_tokens)
+        temp = options.temperature if temperature is None else temperature
+        if prompt.ref not in self.prompt_refs:
+            self.prompt_refs.append(prompt.ref)
+        started = self.elapsed_ms()
+        completion = await self.deps.llm.generate(
+            prompt.text, max_new_tokens=tokens, temperature=temp, stop=stop, adapter=self.adapter, seed=seed
+        )
+        self.adapter_version = completion.adapter_version or self.adapter_version
+        self.record(
+            "generate",
+            name,
+            {
+                "prompt": prompt.ref,
+                "prompt_chars": len(prompt.text),
+                "prompt_tokens": completion.prompt_tokens,
+                "completion": completion.text[:TRACE_TEXT_CHARS],
+                "completion_tokens": len(completion.tokens),
+                "finish_reason": completion.finish_reason,
+                "temperature": temp,
+                "seed": seed,
+                "adapter_version": completion.adapter_version,
+            },
+            started,
+        )
+        return completion
+
+    async def retrieve(
+        self, name: str, query: str, knowledge_bases: list[str], *, top_k: int | None = None
+    ) -> list[SearchHit]:
+        retriever = self.deps.retriever
+        if retriever is None:
+            raise RuntimeError("this strategy needs a retriever, and none is configured")
+        if not knowledge_bases:
+            raise ValueError("no knowledge base to search: name one in the request's knowledge_bases")
+        k = top_k or self.request.options.top_k
+        started = self.elapsed_ms()
+        hits = await retriever.search(
+            query,
+            tenant=self.request.tenant,
+            knowledge_bases=knowledge_bases,
+            mode=self.deps.search_mode,
+            top_k=k,
+            alpha=self.deps.alpha,
+        )
+        new = [h.chunk.chunk_id for h in hits if h.chunk.chunk_id not in self.retrieved]
+        for hit in hits:
+            self.retrieved.setdefault(hit.chunk.chunk_id, hit)
+        self.record(
+            "retrieve",
+            name,
+            {
+                "query": query[:TRACE_TEXT_CHARS],
+                "knowledge_bases": knowledge_bases,
+                "mode": self.deps.search_mode,
+                "top_k": k,
+                "hits": [{"chunk_id": h.chunk.chunk_id, "score": round(h.score, 6)} for h in hits],
+                "new_chunk_ids": new,
+            },
+            started,
+        )
+        return hits

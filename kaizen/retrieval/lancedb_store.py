@@ -1,0 +1,391 @@
+"""LanceDB backend: embedded, on disk; one table per knowledge base, tenants as a BITMAP-indexed column."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+from lancedb.rerankers import LinearCombinationReranker, RRFReranker
+from lancedb.table import Table
+
+from kaizen.retrieval.chunking import embedding_text
+from kaizen.retrieval.store import (
+    FusionMethod,
+    UpsertResult,
+    VectorStore,
+    check_chunks,
+    check_knowledge_base,
+    check_tenant,
+    fuse_hits,
+    metadata_tags,
+    not_found,
+)
+from kaizen.retrieval.types import Chunk, MetadataValue, SearchHit
+
+log = logging.getLogger(__name__)
+_CHUNK_COLUMNS = [
+    "chunk_id", "document_id", "tenant", "title", "heading", "text", "position", "content_hash", "metadata",
+]  # fmt: skip
+# Candidates fetched per side before fusing, as a multiple of top_k.
+_HYBRID_OVERFETCH = 4
+HybridEngine = Literal["fused", "native"]
+
+
+def quote(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def schema(dimension: int) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("chunk_id", pa.string(), nullable=False),
+            pa.field("document_id", pa.string(), nullable=False),
+            pa.field("tenant", pa.string(), nullable=False),
+            pa.field("title", pa.string()),
+            pa.field("heading", pa.string()),
+            pa.field("text", pa.string(), nullable=False),
+            pa.field("search_text", pa.string(), nullable=False),
+            pa.field("position", pa.int32()),
+            pa.field("content_hash", pa.string(), nullable=False),
+            pa.field("metadata", pa.string(), metadata={"kaizen": "JSON object of the document's metadata"}),
+            pa.field("meta_tags", pa.list_(pa.string())),
+            pa.field("vector", pa.list_(pa.float32(), dimension), nullable=False),
+        ]
+    )
+
+
+def _where(tenant: str, tags: Sequence[str], extra: str = "") -> str:
+    clauses = [f"tenant = {quote(tenant)}"]
+    if tags:
+        clauses.append("array_has_all(meta_tags, [" + ", ".join(quote(t) for t in tags) + "])")
+    if extra:
+        clauses.append(extra)
+    return " AND ".join(clauses)
+
+
+def _row_to_chunk(row: dict[str, Any], knowledge_base: str) -> Chunk:
+    return Chunk(
+        chunk_id=row["chunk_id"],
+        document_id=row["document_id"],
+        knowledge_base=knowledge_base,
+        tenant=row["tenant"],
+        title=row["title"] or "",
+        heading=row["heading"] or "",
+        text=row["text"],
+        position=row["position"] or 0,
+        content_hash=row["content_hash"],
+        metadata=json.loads(row["metadata"] or "{}"),
+    )
+
+
+class LanceDBStore(VectorStore):
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        dimension: int,
+        read_consistency: timedelta = timedelta(seconds=1),
+        ann_min_rows: int = 0,
+        hybrid_engine: HybridEngine = "fused",
+    ) -> None:
+        """``ann_min_rows``: build an HNSW index on tables that reach this many rows in ``optimize`` (0 = never).
+
+        ``hybrid_engine``: "fused" runs the vector and keyword queries and fuses them here (relative-score
+        fusion weighted by alpha, as Weaviate does, or RRF); "native" uses LanceDB's hybrid query with its
+        LinearCombinationReranker / RRFReranker. bench/retrieval.py measures both. "fused" is the default: the
+        native path min-max normalises a single keyword hit to 0, so alpha=0 cannot rank it first.
+        """
+        self.hybrid_engine = hybrid_engine
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.dimension = dimension
+        self.ann_min_rows = ann_min_rows
+        # Other processes (the indexer service) write too: re-check the table version at most this often.
+        self.db = lancedb.connect(self.path, read_consistency_interval=read_consistency)
+        self._tables: dict[str, Table] = {}
+        self._lock = threading.Lock()
+
+    # --- tables ------------------------------------------------------------------------------------
+    def _table(self, knowledge_base: str, *, create: bool = False) -> Table | None:
+        check_knowledge_base(knowledge_base)
+        with self._lock:
+            table = self._tables.get(knowledge_base)
+            if table is not None:
+                return table
+            if knowledge_base in self._names():
+                table = self.db.open_table(knowledge_base)
+            elif create:
+                table = self.db.create_table(knowledge_base, schema=schema(self.dimension), exist_ok=True)
+            else:
+                return None
+            self._tables[knowledge_base] = table
+            return table
+
+    def _names(self) -> list[str]:
+        names: list[str] = []
+        token = None
+        while True:
+            page = self.db.list_tables(page_token=token)
+            names.extend(page.tables)
+            token = page.page_token
+            if not token:
+                return names
+
+    def _readable(self, tenant: str, knowledge_base: str) -> Table:
+        check_tenant(tenant)
+        table = self._table(knowledge_base)
+        if table is None or table.count_rows(f"tenant = {quote(tenant)}") == 0:
+            raise not_found(tenant, knowledge_base)
+        return table
+
+    def _ensure_indexes(self, table: Table) -> None:
+        existing = {tuple(index.columns) for index in table.list_indices()}
+        if ("tenant",) not in existing:
+            table.create_scalar_index("tenant", index_type="BITMAP")
+        if ("document_id",) not in existing:
+            table.create_scalar_index("document_id", index_type="BTREE")
+        if ("meta_tags",) not in existing:
+            table.create_scalar_index("meta_tags", index_type="LABEL_LIST")
+        if ("search_text",) not in existing:
+            table.create_fts_index("search_text", with_position=False)
+
+    def optimize(self) -> None:
+        """Fold new rows into the indexes and compact small writes (call after a batch of upserts)."""
+        for name in self._names():
+            table = self._table(name)
+            if table is None:
+                continue
+            self._ensure_indexes(table)
+            wants_ann = self.ann_min_rows and table.count_rows() >= self.ann_min_rows
+            if wants_ann and not any(tuple(i.columns) == ("vector",) for i in table.list_indices()):
+                table.create_index(metric="cosine", vector_column_name="vector", index_type="IVF_HNSW_SQ")
+            table.optimize()
+
+    # --- writes ------------------------------------------------------------------------------------
+    def document_hash(self, *, tenant: str, knowledge_base: str, document_id: str) -> str | None:
+        return self._hashes(tenant, knowledge_base, [document_id]).get(document_id)
+
+    def _hashes(self, tenant: str, knowledge_base: str, document_ids: Sequence[str]) -> dict[str, str]:
+        table = self._table(knowledge_base)
+        if table is None or not document_ids:
+            return {}
+        ids = ", ".join(quote(d) for d in document_ids)
+        rows = (
+            table.search()
+            .where(_where(tenant, [], f"document_id IN ({ids}) AND position = 0"))
+            .select(["document_id", "content_hash"])
+            .limit(len(document_ids) * 4 + 10)
+            .to_arrow()
+            .to_pylist()
+        )
+        return {row["document_id"]: row["content_hash"] for row in rows}
+
+    def upsert_documents(self, documents: Sequence[tuple[Sequence[Chunk], np.ndarray]]) -> list[UpsertResult]:
+        """Many documents in one commit; each is a no-op, an insert or a replacement of its old chunks."""
+        firsts = [check_chunks(chunks, vectors) for chunks, vectors in documents]
+        results: list[UpsertResult] = []
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, first in enumerate(firsts):
+            groups.setdefault((first.tenant, first.knowledge_base), []).append(i)
+        outcome: dict[int, UpsertResult] = {}
+        for (tenant, knowledge_base), members in groups.items():
+            outcome |= self._upsert_group(tenant, knowledge_base, [documents[i] for i in members], members)
+        results = [outcome[i] for i in range(len(documents))]
+        return results
+
+    def upsert_document(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> UpsertResult:
+        return self.upsert_documents([(chunks, vectors)])[0]
+
+    def _upsert_group(
+        self,
+        tenant: str,
+        knowledge_base: str,
+        documents: Sequence[tuple[Sequence[Chunk], np.ndarray]],
+        members: list[int],
+    ) -> dict[int, UpsertResult]:
+        table = self._table(knowledge_base, create=True)
+        assert table is not None
+        stored = self._hashes(tenant, knowledge_base, [chunks[0].document_id for chunks, _ in documents])
+        outcome: dict[int, UpsertResult] = {}
+        changed: list[tuple[Sequence[Chunk], np.ndarray]] = []
+        # Later versions of a document in the same batch win.
+        latest = {chunks[0].document_id: i for i, (chunks, _) in enumerate(documents)}
+        for i, (chunks, vectors) in enumerate(documents):
+            doc_id, new_hash = chunks[0].document_id, chunks[0].content_hash
+            if stored.get(doc_id) == new_hash or latest[doc_id] != i:
+                status = "unchanged"
+            else:
+                status = "replaced" if doc_id in stored else "inserted"
+                changed.append((chunks, vectors))
+            outcome[members[i]] = UpsertResult(document_id=doc_id, status=status, chunks=len(chunks))
+        if changed:
+            self._replace(table, tenant, changed)
+        return outcome
+
+    def _replace(self, table: Table, tenant: str, documents: Sequence[tuple[Sequence[Chunk], np.ndarray]]) -> None:
+        rows = self._arrow(tenant, documents)
+        ids = ", ".join(quote(chunks[0].document_id) for chunks, _ in documents)
+        # One commit: readers never see a document half-replaced; stale chunks of these documents go.
+        (
+            table.merge_insert(["tenant", "chunk_id"])
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(f"tenant = {quote(tenant)} AND document_id IN ({ids})")
+            .execute(rows)
+        )
+        if len(table.list_indices()) < 4:
+            self._ensure_indexes(table)
+
+    def _arrow(self, tenant: str, documents: Sequence[tuple[Sequence[Chunk], np.ndarray]]) -> pa.Table:
+        chunks = [chunk for doc, _ in documents for chunk in doc]
+        vectors = np.concatenate([np.asarray(v, dtype=np.float32) for _, v in documents])
+        if vectors.shape[1] != self.dimension:
+            raise ValueError(f"vectors have {vectors.shape[1]} dimensions, this store holds {self.dimension}")
+        columns: dict[str, Any] = {name: [getattr(c, name) for c in chunks] for name in _CHUNK_COLUMNS[:-1]}
+        columns["tenant"] = [tenant] * len(chunks)
+        columns["metadata"] = [json.dumps(c.metadata, sort_keys=True) for c in chunks]
+        columns["search_text"] = [embedding_text(c) for c in chunks]
+        columns["meta_tags"] = [metadata_tags(c.metadata) for c in chunks]
+        columns["vector"] = pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), self.dimension)
+        return pa.Table.from_pydict(columns, schema=schema(self.dimension))
+
+    def delete_document(self, *, tenant: str, knowledge_base: str, document_id: str) -> int:
+        check_tenant(tenant)
+        table = self._table(knowledge_base)
+        if table is None:
+            return 0
+        where = _where(tenant, [], f"document_id = {quote(document_id)}")
+        removed = table.count_rows(where)
+        if removed:
+            table.delete(where)
+        return removed
+
+    # --- reads -------------------------------------------------------------------------------------
+    def count(self, *, tenant: str, knowledge_base: str, filters: dict[str, MetadataValue] | None = None) -> int:
+        table = self._readable(tenant, knowledge_base)
+        return table.count_rows(_where(tenant, metadata_tags(filters or {})))
+
+    def knowledge_bases(self, *, tenant: str) -> list[str]:
+        check_tenant(tenant)
+        names = []
+        for name in sorted(self._names()):
+            table = self._table(name)
+            if table is not None and table.count_rows(f"tenant = {quote(tenant)}"):
+                names.append(name)
+        return names
+
+    def random_chunks(
+        self, *, tenant: str, knowledge_base: str, n: int, exclude: set[str] | None = None, seed: int = 0
+    ) -> list[Chunk]:
+        table = self._readable(tenant, knowledge_base)
+        where = _where(tenant, [])
+        total = table.count_rows(where)
+        ids = table.search().where(where).select(["chunk_id"]).limit(total).to_arrow()["chunk_id"].to_pylist()
+        candidates = sorted(set(ids) - (exclude or set()))
+        picked = random.Random(seed).sample(candidates, min(n, len(candidates)))
+        if not picked:
+            return []
+        in_list = ", ".join(quote(c) for c in picked)
+        rows = (
+            table.search()
+            .where(f"{where} AND chunk_id IN ({in_list})")
+            .select(_CHUNK_COLUMNS)
+            .limit(len(picked))
+            .to_arrow()
+            .to_pylist()
+        )
+        by_id = {row["chunk_id"]: _row_to_chunk(row, knowledge_base) for row in rows}
+        return [by_id[c] for c in picked if c in by_id]
+
+    def _hits(self, rows: list[dict[str, Any]], knowledge_base: str, score: str) -> list[SearchHit]:
+        hits = []
+        for row in rows:
+            value = row[score]
+            if score == "_distance":
+                value = 1.0 - value
+            hits.append(SearchHit(chunk=_row_to_chunk(row, knowledge_base), score=float(value)))
+        return hits
+
+    def _vector_search(
+        self, tenant: str, knowledge_base: str, vector: np.ndarray, top_k: int, tags: list[str]
+    ) -> list[SearchHit]:
+        table = self._readable(tenant, knowledge_base)
+        rows = (
+            table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
+            .distance_type("cosine")
+            .where(_where(tenant, tags), prefilter=True)
+            .select([*_CHUNK_COLUMNS, "_distance"])
+            .limit(top_k)
+            .to_arrow()
+            .to_pylist()
+        )
+        return self._hits(rows, knowledge_base, "_distance")
+
+    def _keyword_search(
+        self, tenant: str, knowledge_base: str, text: str, top_k: int, tags: list[str]
+    ) -> list[SearchHit]:
+        table = self._readable(tenant, knowledge_base)
+        rows = (
+            table.search(text, query_type="fts", fts_columns="search_text")
+            .where(_where(tenant, tags), prefilter=True)
+            .select([*_CHUNK_COLUMNS, "_score"])
+            .limit(top_k)
+            .to_arrow()
+            .to_pylist()
+        )
+        return self._hits(rows, knowledge_base, "_score")
+
+    def _hybrid_search(
+        self,
+        tenant: str,
+        knowledge_base: str,
+        text: str,
+        vector: np.ndarray,
+        top_k: int,
+        alpha: float,
+        fusion: FusionMethod,
+        tags: list[str],
+    ) -> list[SearchHit]:
+        if self.hybrid_engine == "native":
+            return self._native_hybrid(tenant, knowledge_base, text, vector, top_k, alpha, fusion, tags)
+        depth = top_k * _HYBRID_OVERFETCH
+        by_vector = self._vector_search(tenant, knowledge_base, vector, depth, tags)
+        by_keyword = self._keyword_search(tenant, knowledge_base, text, depth, tags)
+        return fuse_hits(by_vector, by_keyword, top_k=top_k, alpha=alpha, fusion=fusion)
+
+    def _native_hybrid(
+        self,
+        tenant: str,
+        knowledge_base: str,
+        text: str,
+        vector: np.ndarray,
+        top_k: int,
+        alpha: float,
+        fusion: FusionMethod,
+        tags: list[str],
+    ) -> list[SearchHit]:
+        table = self._readable(tenant, knowledge_base)
+        reranker = LinearCombinationReranker(weight=alpha) if fusion == "linear" else RRFReranker()
+        rows = (
+            table.search(query_type="hybrid", vector_column_name="vector", fts_columns="search_text")
+            .vector(np.asarray(vector, dtype=np.float32))
+            .text(text)
+            .distance_type("cosine")
+            .where(_where(tenant, tags), prefilter=True)
+            .rerank(reranker)
+            .select(_CHUNK_COLUMNS)
+            .limit(top_k)
+            .to_arrow()
+            .to_pylist()
+        )
+        return self._hits(rows, knowledge_base, "_relevance_score")

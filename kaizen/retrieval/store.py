@@ -1,0 +1,224 @@
+"""The ``VectorStore`` interface every backend implements, and what the backends share."""
+
+from __future__ import annotations
+
+import json
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from kaizen.events import KbName, Tenant
+from kaizen.retrieval.types import Chunk, KnowledgeBaseNotFound, MetadataValue, SearchHit, SearchMode
+
+FusionMethod = Literal["linear", "rrf"]
+RRF_K = 60
+_TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_KB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+
+
+class UpsertResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    document_id: str
+    status: Literal["inserted", "replaced", "unchanged"]
+    chunks: int
+
+
+def check_tenant(tenant: str) -> str:
+    if not _TENANT.match(tenant):
+        raise ValueError(f"invalid tenant {tenant!r}: expected {_TENANT.pattern}")
+    return tenant
+
+
+def check_knowledge_base(name: str) -> str:
+    if not _KB.match(name):
+        raise ValueError(f"invalid knowledge base name {name!r}: expected {_KB.pattern}")
+    return name
+
+
+def metadata_tags(metadata: dict[str, MetadataValue]) -> list[str]:
+    """``key=<json value>`` strings: one list column filters any metadata key by equality, typed (1 != "1")."""
+    return [f"{key}={json.dumps(value)}" for key, value in sorted(metadata.items())]
+
+
+def not_found(tenant: str, knowledge_base: str) -> KnowledgeBaseNotFound:
+    return KnowledgeBaseNotFound(
+        f"knowledge base {knowledge_base!r} does not exist for tenant {tenant!r} "
+        "(ingest documents into it first: kaizen ingest PATH --kb NAME)"
+    )
+
+
+def check_chunks(chunks: Sequence[Chunk], vectors: np.ndarray) -> Chunk:
+    """All chunks of one document, one vector each; returns the first chunk (the document's identity)."""
+    if not chunks:
+        raise ValueError("a document needs at least one chunk")
+    first = chunks[0]
+    identity = (first.tenant, first.knowledge_base, first.document_id, first.content_hash)
+    for chunk in chunks:
+        if (chunk.tenant, chunk.knowledge_base, chunk.document_id, chunk.content_hash) != identity:
+            raise ValueError("upsert_document takes the chunks of exactly one document version")
+    if not first.content_hash:
+        raise ValueError(f"document {first.document_id!r} has no content_hash")
+    if vectors.ndim != 2 or vectors.shape[0] != len(chunks):
+        raise ValueError(f"expected {len(chunks)} vectors, got an array of shape {vectors.shape}")
+    check_tenant(first.tenant)
+    check_knowledge_base(first.knowledge_base)
+    return first
+
+
+def _min_max(hits: Sequence[SearchHit]) -> dict[str, float]:
+    if not hits:
+        return {}
+    scores = [h.score for h in hits]
+    low, high = min(scores), max(scores)
+    span = high - low
+    return {h.chunk.chunk_id: (h.score - low) / span if span > 0 else 1.0 for h in hits}
+
+
+def fuse_hits(
+    by_vector: Sequence[SearchHit],
+    by_keyword: Sequence[SearchHit],
+    *,
+    top_k: int,
+    alpha: float,
+    fusion: FusionMethod,
+) -> list[SearchHit]:
+    """Hybrid ranking from a vector and a keyword ranking.
+
+    linear: each side's scores min-max normalised, then ``alpha * vector + (1 - alpha) * keyword`` (Weaviate's
+    relative-score fusion). rrf: reciprocal rank fusion, each side weighted by alpha / 1 - alpha.
+    """
+    chunks = {h.chunk.chunk_id: h.chunk for h in [*by_keyword, *by_vector]}
+    scores: dict[str, float] = {}
+    if fusion == "linear":
+        for weight, side in ((alpha, _min_max(by_vector)), (1 - alpha, _min_max(by_keyword))):
+            for key, value in side.items():
+                scores[key] = scores.get(key, 0.0) + weight * value
+    else:
+        for weight, ranking in ((alpha, by_vector), (1 - alpha, by_keyword)):
+            for rank, hit in enumerate(ranking):
+                key = hit.chunk.chunk_id
+                scores[key] = scores.get(key, 0.0) + 2 * weight / (RRF_K + rank + 1)
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:top_k]
+    return [SearchHit(chunk=chunks[key], score=score) for key, score in ranked]
+
+
+class VectorStore(ABC):
+    """Chunks with vectors, per tenant and knowledge base. Tenants never see each other's chunks."""
+
+    @abstractmethod
+    def upsert_document(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> UpsertResult:
+        """Store one document's chunks; same content_hash = no-op, otherwise its old chunks are replaced."""
+
+    def upsert_documents(self, documents: Sequence[tuple[Sequence[Chunk], np.ndarray]]) -> list[UpsertResult]:
+        """Several documents; backends that can write them in one go override this."""
+        return [self.upsert_document(chunks, vectors) for chunks, vectors in documents]
+
+    def optimize(self) -> None:  # noqa: B027 - only some backends need maintenance
+        """Fold recent writes into indexes; call after a batch of upserts."""
+
+    @abstractmethod
+    def document_hash(self, *, tenant: Tenant, knowledge_base: KbName, document_id: str) -> str | None:
+        """The content_hash stored for a document, or None when it is not stored."""
+
+    @abstractmethod
+    def delete_document(self, *, tenant: Tenant, knowledge_base: KbName, document_id: str) -> int:
+        """Remove a document's chunks; returns how many were removed (0 when absent)."""
+
+    @abstractmethod
+    def count(self, *, tenant: Tenant, knowledge_base: KbName, filters: dict[str, MetadataValue] | None = None) -> int:
+        """Chunks stored; raises KnowledgeBaseNotFound for a knowledge base the tenant does not have."""
+
+    @abstractmethod
+    def knowledge_bases(self, *, tenant: Tenant) -> list[str]:
+        """Names of the knowledge bases holding chunks of ``tenant``, sorted."""
+
+    @abstractmethod
+    def random_chunks(
+        self,
+        *,
+        tenant: Tenant,
+        knowledge_base: KbName,
+        n: int,
+        exclude: set[str] | None = None,
+        seed: int = 0,
+    ) -> list[Chunk]:
+        """Up to ``n`` chunks drawn reproducibly by ``seed``, none whose chunk_id is in ``exclude``."""
+
+    @abstractmethod
+    def _vector_search(
+        self, tenant: str, knowledge_base: str, vector: np.ndarray, top_k: int, tags: list[str]
+    ) -> list[SearchHit]: ...
+
+    @abstractmethod
+    def _keyword_search(
+        self, tenant: str, knowledge_base: str, text: str, top_k: int, tags: list[str]
+    ) -> list[SearchHit]: ...
+
+    @abstractmethod
+    def _hybrid_search(
+        self,
+        tenant: str,
+        knowledge_base: str,
+        text: str,
+        vector: np.ndarray,
+        top_k: int,
+        alpha: float,
+        fusion: FusionMethod,
+        tags: list[str],
+    ) -> list[SearchHit]: ...
+
+    def search(
+        self,
+        *,
+        tenant: Tenant,
+        knowledge_base: KbName,
+        mode: SearchMode = "hybrid",
+        text: str | None = None,
+        vector: np.ndarray | None = None,
+        top_k: int = 5,
+        alpha: float = 0.5,
+        fusion: FusionMethod = "linear",
+        filters: dict[str, MetadataValue] | None = None,
+    ) -> list[SearchHit]:
+        """Ranked hits (rank 1 first). ``alpha`` weighs vector against keyword scores: 1 = vector only."""
+        check_tenant(tenant)
+        check_knowledge_base(knowledge_base)
+        if top_k < 1:
+            raise ValueError("top_k must be at least 1")
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError("alpha must be within [0, 1]")
+        tags = metadata_tags(filters or {})
+        if mode != "vector" and not (text and text.strip()):
+            raise ValueError(f"{mode} search needs query text")
+        if mode != "keyword" and vector is None:
+            raise ValueError(f"{mode} search needs a query vector")
+        if mode == "vector":
+            hits = self._vector_search(tenant, knowledge_base, vector, top_k, tags)  # type: ignore[arg-type]
+        elif mode == "keyword":
+            hits = self._keyword_search(tenant, knowledge_base, text, top_k, tags)  # type: ignore[arg-type]
+        else:
+            hits = self._hybrid_search(
+                tenant,
+                knowledge_base,
+                text,
+                vector,
+                top_k,
+                alpha,
+                fusion,
+                tags,  # type: ignore[arg-type]
+            )
+        return [hit.model_copy(update={"rank": i + 1}) for i, hit in enumerate(hits)]
+
+    def close(self) -> None:  # noqa: B027 - optional for backends without connections
+        """Release connections."""
+
+    def __enter__(self) -> VectorStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

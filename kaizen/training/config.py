@@ -1,0 +1,99 @@
+"""How an adapter is trained: the PEFT method, its hyper-parameters, and defaults chosen by dataset size."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Below this many training examples the seed's advice applies: for a small model or small data, train part of the
+# model (freeze the rest) rather than add LoRA matrices everywhere.
+SMALL_DATASET = 200
+
+
+class Method(StrEnum):
+    lora = "lora"
+    prefix = "prefix"  # prefix tuning: trained key/value prefixes in every layer
+    ptuning = "ptuning"  # P-tuning: trained virtual-token embeddings produced by a small encoder
+    freeze = "freeze"  # partial freezing: train only the top N decoder layers
+
+
+class LoraParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rank: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    merge_on_export: bool = Field(False, description="Export a merged full model instead of adapter weights.")
+
+
+class PromptParams(BaseModel):
+    """Shared by prefix tuning and P-tuning."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_virtual_tokens: int = Field(16, ge=1)
+    encoder_hidden_size: int = Field(256, ge=1, description="P-tuning's prompt encoder width.")
+    prefix_projection: bool = Field(False, description="Prefix tuning: reparameterise through an MLP.")
+
+
+class FreezeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    trainable_layers: int = Field(2, ge=1, description="Train only the top N decoder layers (and final norm).")
+
+
+class TrainingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Method = Method.lora
+    lora: LoraParams = Field(default_factory=LoraParams)
+    prompt: PromptParams = Field(default_factory=PromptParams)
+    freeze: FreezeParams = Field(default_factory=FreezeParams)
+
+    learning_rate: float = Field(2e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_steps: int = Field(0, ge=0)
+    epochs: float = Field(3.0, gt=0, description="Passes over the training split (ignored when steps is set).")
+    steps: int | None = Field(None, ge=1, description="Optimizer steps; None = derived from epochs.")
+    batch_size: int = Field(4, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    max_grad_norm: float = Field(1.0, gt=0)
+    max_length: int = Field(512, ge=16, description="Longest rendered example in tokens; longer ones are skipped.")
+    max_doc_chars: int = Field(1200, ge=50, description="RAFT documents are cut to this many characters.")
+    bf16: bool = Field(False, description="bf16 autocast (CPU): faster on long sequences.")
+    seed: int = 0
+
+    heldout_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    regression_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    eval_max_new_tokens: int = Field(48, ge=1)
+    eval_batch_size: int = Field(8, ge=1)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """What goes into the adapter manifest: the method's own parameters and the optimisation ones."""
+        data = self.model_dump(mode="json", exclude={"lora", "prompt", "freeze"})
+        section = {
+            Method.lora: "lora",
+            Method.prefix: "prompt",
+            Method.ptuning: "prompt",
+            Method.freeze: "freeze",
+        }[self.method]
+        data[section] = getattr(self, section).model_dump(mode="json")
+        return data
+
+
+def default_config(n_examples: int, **overrides: Any) -> TrainingConfig:
+    """Sensible defaults for a dataset of ``n_examples`` training examples.
+
+    Small data trains the top layers only (fewer free parameters, less over-fitting, and no backward pass through
+    the frozen body, so steps are cheaper); larger data gets LoRA on attention and MLP.
+    """
+    if n_examples < SMALL_DATASET:
+        base = TrainingConfig(method=Method.freeze, learning_rate=1e-4, epochs=4.0)
+    else:
+        base = TrainingConfig(method=Method.lora, learning_rate=2e-4, epochs=2.0)
+    return base.model_validate({**base.model_dump(), **overrides})

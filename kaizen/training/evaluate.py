@@ -1,0 +1,93 @@
+"""Evaluation: closed-book and open-book answers on a set of examples, scored by every metric."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from statistics import fmean
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from torch import nn
+
+from kaizen.training import metrics as m
+from kaizen.training.data import TrainingExample
+from kaizen.training.generation import generate_answers
+
+ExamMode = Literal["closed_book", "open_book"]
+SCORES = ("exact_match", "token_f1", "contains")
+
+
+class Prediction(BaseModel):
+    example_id: str
+    mode: ExamMode
+    question: str
+    reference: str
+    answer: str
+    scores: dict[str, float]
+
+
+class EvalReport(BaseModel):
+    predictions: list[Prediction] = Field(default_factory=list)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Pooled scores (every example in every mode it has), per-mode scores, citation accuracy and counts."""
+        out: dict[str, float] = {"n": float(len(self.predictions))}
+        if not self.predictions:
+            return out
+        for score in SCORES:
+            out[score] = fmean(p.scores[score] for p in self.predictions)
+        for mode in ("closed_book", "open_book"):
+            rows = [p for p in self.predictions if p.mode == mode]
+            out[f"{mode}.n"] = float(len(rows))
+            for score in SCORES:
+                if rows:
+                    out[f"{mode}.{score}"] = fmean(p.scores[score] for p in rows)
+        cited = [p.scores["citation"] for p in self.predictions if "citation" in p.scores]
+        if cited:
+            out["citation_accuracy"] = fmean(cited)
+        return out
+
+
+def _exams(examples: Sequence[TrainingExample]) -> list[tuple[TrainingExample, ExamMode]]:
+    """Every example closed-book; those with context also open-book (RAFT documents, instruction context)."""
+    exams: list[tuple[TrainingExample, ExamMode]] = [(ex, "closed_book") for ex in examples]
+    exams += [(ex, "open_book") for ex in examples if ex.context]
+    return exams
+
+
+def score(answer: str, example: TrainingExample, mode: ExamMode) -> dict[str, float]:
+    scores = {
+        "exact_match": m.exact_match(answer, example.reference),
+        "token_f1": m.token_f1(answer, example.reference),
+        "contains": m.contains_answer(answer, example.reference),
+    }
+    if mode == "open_book" and example.kind == "raft" and example.oracle_texts:
+        scores["citation"] = m.cites_oracle(answer, example.oracle_texts)
+    return scores
+
+
+def evaluate(
+    model: nn.Module,
+    tokenizer: object,
+    examples: Sequence[TrainingExample],
+    *,
+    max_new_tokens: int = 48,
+    batch_size: int = 8,
+) -> EvalReport:
+    exams = _exams(examples)
+    texts = [ex.user_text(open_book=mode == "open_book") for ex, mode in exams]
+    answers = generate_answers(model, tokenizer, texts, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    return EvalReport(
+        predictions=[
+            Prediction(
+                example_id=ex.example_id,
+                mode=mode,
+                question=ex.question,
+                reference=ex.reference,
+                answer=answer,
+                scores=score(answer, ex, mode),
+            )
+            for (ex, mode), answer in zip(exams, answers, strict=True)
+        ]
+    )

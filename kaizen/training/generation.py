@@ -1,0 +1,50 @@
+"""Batched greedy generation for evaluation, with the model's chat template."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from kaizen.training.data import end_of_turn, render_prompt
+
+
+def stop_ids(tokenizer: object) -> list[int]:
+    ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer))}  # type: ignore[attr-defined]
+    return sorted(i for i in ids if isinstance(i, int) and i >= 0)
+
+
+@torch.inference_mode()
+def generate_answers(
+    model: nn.Module,
+    tokenizer: object,
+    user_texts: Sequence[str],
+    *,
+    max_new_tokens: int = 48,
+    batch_size: int = 8,
+) -> list[str]:
+    """Greedy answers, one per user turn, in order."""
+    model.eval()
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0  # type: ignore[attr-defined]
+    answers: list[str] = []
+    for start in range(0, len(user_texts), batch_size):
+        prompts = [render_prompt(tokenizer, text) for text in user_texts[start : start + batch_size]]
+        rows = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]  # type: ignore[operator]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, row in enumerate(rows):  # left padding: every prompt ends where generation starts
+            ids[i, width - len(row) :] = torch.tensor(row)
+            mask[i, width - len(row) :] = 1
+        out = model.generate(  # type: ignore[operator]
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=pad_id,
+            eos_token_id=stop_ids(tokenizer),
+        )
+        new = out[:, width:]
+        answers.extend(tokenizer.batch_decode(new, skip_special_tokens=True))  # type: ignore[attr-defined]
+    return [a.strip() for a in answers]

@@ -1,0 +1,156 @@
+"""The steps of a retraining cycle as plain functions; ``flows/`` wires them into Prefect tasks."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from kaizen.config import Settings
+from kaizen.events import AdapterAction, AdapterEvent
+from kaizen.registry import AdapterManifest, AdapterRegistry, AdapterStatus
+from kaizen.registry.events import adapter_event_for
+from kaizen.training.adapters import attach, save_adapter
+from kaizen.training.config import Method, TrainingConfig, default_config
+from kaizen.training.data import TrainingExample, to_training_examples
+from kaizen.training.dataset_source import DatasetSnapshot
+from kaizen.training.evaluate import EvalReport, evaluate
+from kaizen.training.gate import GateDecision, GatePolicy
+from kaizen.training.models import load_model, load_tokenizer
+from kaizen.training.splits import RegressionStore, Splits, make_splits
+from kaizen.training.trainer import Progress, TrainResult, train
+
+
+class SetScores(BaseModel):
+    """One model's scores on the held-out split and the regression set."""
+
+    heldout: dict[str, float] = Field(default_factory=dict)
+    regression: dict[str, float] = Field(default_factory=dict)
+    heldout_report: EvalReport = Field(default_factory=EvalReport)
+    regression_report: EvalReport = Field(default_factory=EvalReport)
+
+
+class Candidate(BaseModel):
+    adapter_dir: Path
+    config: TrainingConfig
+    result: TrainResult
+
+
+def resolve_config(
+    settings: Settings, n_train: int, *, method: str | None = None, overrides: dict[str, Any] | None = None
+) -> TrainingConfig:
+    chosen = method or settings.training_method
+    extra = dict(overrides or {})
+    if chosen != "auto":
+        extra.setdefault("method", Method(chosen))
+    return default_config(n_train, **extra)
+
+
+def prepare_splits(snapshot: DatasetSnapshot, registry: AdapterRegistry, config: TrainingConfig) -> Splits:
+    examples = to_training_examples(snapshot.examples, max_doc_chars=config.max_doc_chars)
+    return make_splits(
+        examples,
+        heldout_fraction=config.heldout_fraction,
+        regression_fraction=config.regression_fraction,
+        store=RegressionStore(registry.regression_dir),
+        tenant=snapshot.tenant,
+    )
+
+
+def train_candidate(
+    model_dir: Path,
+    train_set: list[TrainingExample],
+    config: TrainingConfig,
+    out_dir: Path,
+    *,
+    base_hash: str = "",
+    progress: Progress | None = None,
+) -> Candidate:
+    tokenizer = load_tokenizer(Path(model_dir))
+    model = attach(load_model(Path(model_dir)), config)
+    result = train(model, tokenizer, train_set, config, progress=progress)
+    if out_dir.exists():  # a retried attempt starts from a clean directory
+        shutil.rmtree(out_dir)
+    save_adapter(model, config, out_dir, base_model_dir=Path(model_dir), base_model_hash=base_hash)
+    return Candidate(adapter_dir=out_dir, config=config, result=result)
+
+
+def score_sets(model_dir: Path, adapter_dir: Path | None, splits: Splits, config: TrainingConfig) -> SetScores:
+    """Scores of the base model with ``adapter_dir`` (None = the bare base model) on held-out and regression."""
+    tokenizer = load_tokenizer(Path(model_dir))
+    model = load_model(Path(model_dir), adapter_dir)
+    kwargs = {"max_new_tokens": config.eval_max_new_tokens, "batch_size": config.eval_batch_size}
+    heldout = evaluate(model, tokenizer, splits.heldout, **kwargs)
+    regression = evaluate(model, tokenizer, splits.regression, **kwargs)
+    return SetScores(
+        heldout=heldout.metrics,
+        regression=regression.metrics,
+        heldout_report=heldout,
+        regression_report=regression,
+    )
+
+
+def gate_policy(settings: Settings) -> GatePolicy:
+    return GatePolicy(
+        metric=settings.retrain_gate_metric,
+        margin=settings.retrain_gate_margin,
+        regression_tolerance=settings.retrain_regression_tolerance,
+    )
+
+
+def register_candidate(
+    registry: AdapterRegistry,
+    candidate: Candidate,
+    scores: SetScores,
+    decision: GateDecision,
+    *,
+    snapshot: DatasetSnapshot,
+    base_model: str,
+    base_hash: str,
+    rollout: str,
+) -> AdapterManifest:
+    """Register the candidate: promoted (retiring the previous one), canary, or rejected with its metrics."""
+    parent = registry.promoted(snapshot.tenant)
+    if not decision.passed:
+        status = AdapterStatus.rejected
+    elif rollout == "canary":
+        status = AdapterStatus.canary
+    else:
+        status = AdapterStatus.candidate  # becomes promoted below, through promote() so the old one retires
+    manifest = AdapterManifest(
+        version=registry.next_version(snapshot.tenant),
+        base_model=base_model,
+        base_model_hash=base_hash,
+        dataset_version=snapshot.version,
+        dataset_examples=snapshot.size,
+        method=candidate.config.method.value,
+        hyperparameters={
+            **candidate.config.hyperparameters(),
+            "steps_run": candidate.result.steps,
+            "trainable_parameters": candidate.result.trainable_parameters,
+            "final_loss": candidate.result.final_loss,
+        },
+        metrics=scores.heldout,
+        regression_metrics=scores.regression,
+        parent_version=parent.version if parent else None,
+        status=status,
+        tenant=snapshot.tenant,
+        gate=decision.reasons,
+    )
+    manifest = registry.register(candidate.adapter_dir, manifest)
+    if decision.passed and rollout != "canary":
+        manifest = registry.promote(manifest.version)
+    return manifest
+
+
+def adapter_event(registry: AdapterRegistry, manifest: AdapterManifest, *, canary_share: float) -> AdapterEvent | None:
+    """What serving is told about a newly registered adapter; None for one it must never load."""
+    actions = {AdapterStatus.promoted: AdapterAction.promoted, AdapterStatus.canary: AdapterAction.canary}
+    action = actions.get(manifest.status)
+    if action is None:
+        return None
+    return adapter_event_for(
+        registry, manifest, action, canary_share=canary_share, previous_version=manifest.parent_version
+    )

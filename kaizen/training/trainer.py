@@ -1,0 +1,134 @@
+"""A plain, seeded torch loop: AdamW, gradient accumulation, optional bf16 autocast, loss on answer tokens only."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, Field
+from torch import nn
+
+from kaizen.training.config import TrainingConfig
+from kaizen.training.data import IGNORE, Batch, Encoded, TrainingExample, collate, encode_all
+
+Progress = Callable[[int, int, float], None]  # (step, total steps, loss)
+
+
+class TrainingError(RuntimeError):
+    pass
+
+
+class TrainResult(BaseModel):
+    steps: int
+    examples_seen: int
+    seconds: float
+    seconds_per_step: float
+    examples_per_second: float
+    losses: list[float] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list, description="Examples too long for max_length.")
+    trainable_parameters: int
+    total_parameters: int
+
+    @property
+    def final_loss(self) -> float:
+        tail = self.losses[-5:]
+        return sum(tail) / len(tail) if tail else float("nan")
+
+
+def answer_loss(model: nn.Module, batch: Batch, *, bf16: bool) -> torch.Tensor:
+    """Mean cross-entropy over answer tokens; the 262k-vocabulary logits exist only for the batch's answer tail."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = model(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            logits_to_keep=batch.logits_to_keep,
+            use_cache=False,
+        )
+    logits = out.logits.float()
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.labels.reshape(-1), ignore_index=IGNORE)
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+def planned_steps(n_examples: int, config: TrainingConfig) -> int:
+    if config.steps is not None:
+        return config.steps
+    per_step = config.batch_size * config.grad_accum
+    return max(1, math.ceil(config.epochs * n_examples / per_step))
+
+
+def _micro_batches(items: list[Encoded], config: TrainingConfig, rng: random.Random) -> list[list[Encoded]]:
+    order = items[:]
+    rng.shuffle(order)
+    return [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+
+
+def train(
+    model: nn.Module,
+    tokenizer: object,
+    examples: Sequence[TrainingExample],
+    config: TrainingConfig,
+    *,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Train ``model`` (already carrying its PEFT method) in place on ``examples``."""
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    encoded, skipped = encode_all(tokenizer, examples, max_length=config.max_length)
+    if not encoded:
+        raise TrainingError(f"no example fits in max_length={config.max_length} ({len(skipped)} skipped)")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise TrainingError("the model has no trainable parameters: attach a PEFT method first")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0  # type: ignore[attr-defined]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    warmup = max(1, config.warmup_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
+    total = planned_steps(len(encoded), config)
+
+    model.train()
+    losses: list[float] = []
+    queue: list[list[Encoded]] = []
+    seen = 0
+    started = time.perf_counter()
+    for step in range(total):
+        optimizer.zero_grad(set_to_none=True)
+        step_loss = 0.0
+        for _ in range(config.grad_accum):
+            if not queue:
+                queue = _micro_batches(encoded, config, rng)
+            items = queue.pop(0)
+            loss = answer_loss(model, collate(items, pad_id), bf16=config.bf16) / config.grad_accum
+            loss.backward()
+            step_loss += float(loss.detach())
+            seen += len(items)
+        if not math.isfinite(step_loss):
+            raise TrainingError(f"loss became {step_loss} at step {step}: lower the learning rate")
+        torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        losses.append(step_loss)
+        if progress is not None:
+            progress(step + 1, total, step_loss)
+    model.eval()
+    seconds = time.perf_counter() - started
+    trainable, total_params = count_parameters(model)
+    return TrainResult(
+        steps=total,
+        examples_seen=seen,
+        seconds=seconds,
+        seconds_per_step=seconds / total,
+        examples_per_second=seen / seconds if seconds else 0.0,
+        losses=losses,
+        skipped=skipped,
+        trainable_parameters=trainable,
+        total_parameters=total_params,
+    )

@@ -1,0 +1,195 @@
+"""PII scrubbing: every planted value is replaced with the right placeholder; near-misses are left alone."""
+
+from __future__ import annotations
+
+import pytest
+from stdnum.cn import ric
+
+from kaizen.curation.pii import PiiConfig, PiiScrubber, PiiType, add_counts
+
+
+def _ric(base: str) -> str:
+    return base + ric.calc_check_digit(base + "0")
+
+
+# (value, type, sentence template): the value is planted in running text, as it would be in an answer.
+PII: list[tuple[str, PiiType]] = [
+    # e-mail
+    ("alice@example.com", PiiType.email),
+    ("bob.smith+newsletter@mail.example.co.uk", PiiType.email),
+    ("j_doe-99@sub.domain.org", PiiType.email),
+    ("ZHANG.Wei@company.cn", PiiType.email),
+    ("first.last@uni-heidelberg.de", PiiType.email),
+    ("x@y.io", PiiType.email),
+    # phone numbers, international and national
+    ("+1 415 555 2671", PiiType.phone),
+    ("+44 20 7946 0958", PiiType.phone),
+    ("+49 30 901820", PiiType.phone),
+    ("+33 1 42 68 53 00", PiiType.phone),
+    ("+86 138 0013 8000", PiiType.phone),
+    ("(212) 555-0199", PiiType.phone),
+    ("+61 2 9374 4000", PiiType.phone),
+    ("+81 3-1234-5678", PiiType.phone),
+    ("+91 98765 43210", PiiType.phone),
+    ("+34 912 345 678", PiiType.phone),
+    ("650-253-0000", PiiType.phone),
+    ("+1 (650) 253-0000", PiiType.phone),
+    ("+353 1 234 5678", PiiType.phone),
+    ("+55 11 91234-5678", PiiType.phone),
+    # payment cards (Luhn-valid, issuer prefixes)
+    ("4111 1111 1111 1111", PiiType.card),
+    ("4012888888881881", PiiType.card),
+    ("5500-0000-0000-0004", PiiType.card),
+    ("3400 000000 00009", PiiType.card),
+    ("6011000000000004", PiiType.card),
+    ("3530111333300000", PiiType.card),
+    ("2223003122003222", PiiType.card),
+    ("5105 1051 0510 5100", PiiType.card),
+    # IBANs (mod-97 checked)
+    ("DE89 3704 0044 0532 0130 00", PiiType.iban),
+    ("GB82WEST12345698765432", PiiType.iban),
+    ("FR14 2004 1010 0505 0001 3M02 606", PiiType.iban),
+    ("NL91ABNA0417164300", PiiType.iban),
+    ("ES9121000418450200051332", PiiType.iban),
+    ("CH9300762011623852957", PiiType.iban),
+    ("BE71096123456769", PiiType.iban),
+    ("PL61 1090 1014 0000 0712 1981 2874", PiiType.iban),
+    # national ids
+    (_ric("11010519491231002"), PiiType.national_id),
+    (_ric("44030419850612123"), PiiType.national_id),
+    (_ric("32010619900307456"), PiiType.national_id),
+    (_ric("11010119800101123"), PiiType.national_id),
+    ("536-22-1234", PiiType.national_id),
+    ("123-45-6789", PiiType.national_id),
+    ("401 23 4567", PiiType.national_id),
+    # IP addresses
+    ("192.168.1.23", PiiType.ip),
+    ("8.8.4.4", PiiType.ip),
+    ("203.0.113.77", PiiType.ip),
+    ("10.0.0.254", PiiType.ip),
+    ("2001:db8:85a3::8a2e:370:7334", PiiType.ip),
+    ("fe80::1ff:fe23:4567:890a", PiiType.ip),
+    ("2001:0db8:0000:0000:0000:ff00:0042:8329", PiiType.ip),
+    # API keys and tokens
+    ("AKIAIOSFODNN7EXAMPLE", PiiType.secret),
+    ("sk-proj-Abc123Def456Ghi789Jkl012Mno345", PiiType.secret),
+    ("sk-T3BlbkFJ8x9Yq2Lm4Np6Rs8Tu0Vw2Xy4Za", PiiType.secret),
+    ("ghp_16C7e42F292c6912E7710c838347Ae178B4a", PiiType.secret),
+    ("github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz", PiiType.secret),
+    ("xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", PiiType.secret),
+    ("AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY", PiiType.secret),
+    ("sk_live_4eC39HqLyjWDarjtT1zdp7dc", PiiType.secret),
+    (
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ."
+        "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+        PiiType.secret,
+    ),
+    ("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", PiiType.secret),
+    ("Zx9Qw3Er7Ty1Ui5Op0As8Df2Gh6Jk4Lm", PiiType.secret),
+]
+
+TEMPLATES = [
+    "Please contact {} for details.",
+    "The value is {}.",
+    "({}) was in the log",
+    "Stored: {}\nnext line",
+]
+
+NEAR_MISSES = [
+    "Card 4111 1111 1111 1112 fails the Luhn check.",
+    "Reference 1234567812345678 is an internal number.",
+    "Order #100234-5567 shipped on 2024-01-15.",
+    "Your order number is 839201 and your ticket is 12345678.",
+    "Upgrade to version 1.2.3.4 of the library.",
+    "Release v10.0.0.1 fixes the bug; see also 2.0.1.",
+    "The build python 3.11.7.1 is not official.",
+    "Dates: 15/01/2024, 2024.01.15, 01-15-2024 and 2024-01-15T10:30:00Z.",
+    "The meeting is at 12:30:45 today.",
+    "Use std::vector<int> and std::map in C++.",
+    "UUID 550e8400-e29b-41d4-a716-446655440000 identifies the request.",
+    "Commit 9fceb02d0ae598e95dc970b74767f19372d61af8 introduced it.",
+    "sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "IBAN-like DE89 3704 0044 0532 0130 01 has a bad checksum.",
+    "SSN-like 000-12-3456 and 666-12-3456 are never issued.",
+    "The id 110105194912310021 has a wrong check digit.",
+    "999.999.999.999 is not an address.",
+    "The server listens on 127.0.0.1 and 0.0.0.0 and ::1.",
+    "The password is required and the token count is shown.",
+    "It costs 1,234,567.89 euros.",
+    "ISBN 978-3-16-148410-0 is a book.",
+    "Mention @username on the forum.",
+    "Internationalization and ThisIsALongCamelCaseIdentifierName.",
+    "pi = 3.14159265358979 and e = 2.718281828",
+    "Room 101, extension 4412.",
+    "The MAC address 00:1A:2B:3C:4D:5E belongs to the card.",
+    "Population: 67,750,000 people in 2023.",
+    "See https://docs.example.com/guide/Getting-Started/install for help.",
+    "The path /usr/local/lib/python3.11/site-packages is used.",
+    "Tracking code 1Z999AA10123456784 for the parcel.",
+]
+
+
+@pytest.fixture(scope="module")
+def scrubber() -> PiiScrubber:
+    return PiiScrubber()
+
+
+@pytest.mark.parametrize(("value", "kind"), PII, ids=[f"{k.name}-{i}" for i, (_, k) in enumerate(PII)])
+def test_planted_pii_is_replaced_by_its_placeholder(scrubber: PiiScrubber, value: str, kind: PiiType) -> None:
+    for template in TEMPLATES:
+        result = scrubber.scrub(template.format(value))
+        assert value not in result.text, result.text
+        assert result.text == template.format(kind.placeholder), result.text
+        assert result.counts == {kind.value: 1}
+
+
+def test_at_least_fifty_varied_pii_strings() -> None:
+    assert len(PII) >= 50
+    assert {kind for _, kind in PII} == set(PiiType)
+
+
+@pytest.mark.parametrize("text", NEAR_MISSES)
+def test_near_misses_are_not_scrubbed(scrubber: PiiScrubber, text: str) -> None:
+    result = scrubber.scrub(text)
+    assert result.text == text
+    assert result.counts == {}
+
+
+def test_many_kinds_in_one_text_are_all_counted(scrubber: PiiScrubber) -> None:
+    text = " ; ".join(value for value, _ in PII)
+    result = scrubber.scrub(text)
+    for value, _ in PII:
+        assert value not in result.text
+    expected: dict[str, int] = {}
+    for _, kind in PII:
+        expected[kind.value] = expected.get(kind.value, 0) + 1
+    assert result.counts == dict(sorted(expected.items()))
+
+
+def test_credential_after_keyword_keeps_the_keyword(scrubber: PiiScrubber) -> None:
+    assert scrubber.scrub("Authorization: Bearer abc123.def456-ghi").text == "Authorization: Bearer [SECRET]"
+    assert scrubber.scrub('api_key = "hunter2hunter2!"').text == 'api_key = "[SECRET]"'
+    assert scrubber.scrub("password: s3cretPassw0rd").text == "password: [SECRET]"
+
+
+def test_private_key_block_is_one_secret(scrubber: PiiScrubber) -> None:
+    block = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nabc\n-----END RSA PRIVATE KEY-----"
+    result = scrubber.scrub(f"key:\n{block}\nend")
+    assert result.text == "key:\n[SECRET]\nend"
+
+
+def test_config_can_disable_types() -> None:
+    only_email = PiiScrubber(PiiConfig(types=frozenset({PiiType.email})))
+    result = only_email.scrub("mail a@b.com or call +44 20 7946 0958")
+    assert result.text == "mail [EMAIL] or call +44 20 7946 0958"
+
+
+def test_scrub_many_adds_counts(scrubber: PiiScrubber) -> None:
+    texts, counts = scrubber.scrub_many(["a@b.com", "8.8.8.8 and c@d.org", "nothing"])
+    assert texts == ["[EMAIL]", "[IP] and [EMAIL]", "nothing"]
+    assert counts == {"EMAIL": 2, "IP": 1}
+    assert add_counts({"A": 1}, {"A": 2, "B": 1}) == {"A": 3, "B": 1}
+
+
+def test_empty_text(scrubber: PiiScrubber) -> None:
+    assert scrubber.scrub("").text == ""

@@ -1,0 +1,258 @@
+"""The curator core without Faust: policy, joins, waiting feedback, RAFT, PII, determinism."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kaizen.curation.pipeline import Curator, CuratorConfig
+from kaizen.curation.policy import FeedbackPolicy, Verdict
+from kaizen.curation.raft import BEGIN_QUOTE, END_QUOTE, RaftConfig, keeps_oracle
+from kaizen.curation.records import Outcome
+from kaizen.events import Citation, Feedback, InteractionResponse, Thumbs
+from kaizen.retrieval.types import Chunk
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+PARIS = "Paris is the capital and largest city of France. It lies on the Seine. It has many museums."
+
+
+def response(
+    answer: str = "The capital of France is Paris.",
+    question: str = "What is the capital of France?",
+    *,
+    tenant: str = "acme",
+    cited: bool = True,
+) -> InteractionResponse:
+    request_id = uuid.uuid4()
+    citations = (
+        [Citation(document_id="geo", chunk_id="geo#0", knowledge_base="kb", title="Geography", quote=PARIS)]
+        if cited
+        else []
+    )
+    return InteractionResponse(
+        tenant=tenant,
+        request_id=request_id,
+        response_id=InteractionResponse.response_id_for(request_id),
+        question=question,
+        strategy="rag",
+        answer=answer,
+        citations=citations,
+        retrieved_chunk_ids=["geo#0", "geo#1", "food#0"] if cited else [],
+    )
+
+
+def feedback(resp: InteractionResponse, **kw: object) -> Feedback:
+    return Feedback(tenant=resp.tenant, response_id=resp.response_id, created_at=T0, **kw)
+
+
+@pytest.mark.parametrize(
+    ("kw", "verdict"),
+    [
+        ({"thumbs": Thumbs.up}, Verdict.accepted),
+        ({"rating": 5}, Verdict.accepted),
+        ({"rating": 4}, Verdict.accepted),
+        ({"rating": 3}, Verdict.neutral),
+        ({"rating": 1}, Verdict.rejected),
+        ({"thumbs": Thumbs.down}, Verdict.rejected),
+        ({"thumbs": Thumbs.down, "correction": "Paris."}, Verdict.corrected),
+        ({"thumbs": Thumbs.up, "rating": 1}, Verdict.neutral),
+        ({"comment": "hmm"}, Verdict.neutral),
+        ({"labels": ["hallucination"]}, Verdict.rejected),
+        ({"labels": ["Helpful"]}, Verdict.accepted),
+    ],
+)
+def test_policy_decides(kw: dict[str, object], verdict: Verdict) -> None:
+    assert FeedbackPolicy().decide(feedback(response(), **kw)) == verdict
+
+
+def test_policy_is_configurable() -> None:
+    strict = FeedbackPolicy(accept_rating=5, keep_rejected_pairs=False)
+    assert strict.decide(feedback(response(), rating=4)) == Verdict.neutral
+    assert strict.decide(feedback(response(), thumbs=Thumbs.down)) == Verdict.neutral
+
+
+def test_accepted_answer_becomes_an_instruction_example() -> None:
+    curator = Curator()
+    resp = response()
+    assert curator.add_response(resp) == []
+    result = curator.add_feedback(feedback(resp, thumbs=Thumbs.up))
+    assert result.outcome == Outcome.example
+    ex = result.instruction
+    assert ex is not None
+    assert (ex.instruction, ex.output, ex.accepted, ex.rejected_output) == (resp.question, resp.answer, True, None)
+    assert ex.tenant == "acme" and ex.strategy == "rag" and ex.source_ids == ["geo#0"]
+    assert ex.context == PARIS
+    assert ex.to_chat()[1] == {"role": "assistant", "content": resp.answer}
+
+
+def test_correction_replaces_the_answer() -> None:
+    curator = Curator()
+    resp = response(answer="The capital of France is Lyon.")
+    curator.add_response(resp)
+    fb = feedback(resp, thumbs=Thumbs.down, correction="The capital of France is Paris.")
+    ex = curator.add_feedback(fb).instruction
+    assert ex is not None
+    assert ex.output == "The capital of France is Paris."
+    assert ex.rejected_output == "The capital of France is Lyon."
+    assert ex.accepted
+
+
+def test_rejection_without_correction_is_a_rejected_pair_not_a_target() -> None:
+    curator = Curator()
+    resp = response(answer="Lyon is the capital.")
+    curator.add_response(resp)
+    result = curator.add_feedback(feedback(resp, thumbs=Thumbs.down))
+    ex = result.instruction
+    assert ex is not None and not ex.accepted
+    assert ex.output == "" and ex.rejected_output == "Lyon is the capital."
+    assert result.raft is None  # never a RAFT target either
+
+
+def test_filtered_and_neutral_feedback_are_counted_with_reasons() -> None:
+    curator = Curator()
+    refusal = response(answer="I'm sorry, but I can't help with that.")
+    curator.add_response(refusal)
+    result = curator.add_feedback(feedback(refusal, thumbs=Thumbs.up))
+    assert result.outcome == Outcome.rejected and result.reason == "refusal"
+    assert result.rejection is not None and result.rejection.reason == "refusal"
+    neutral = curator.add_feedback(feedback(refusal, comment="ok"))
+    assert neutral.outcome == Outcome.skipped and neutral.reason == "no_usable_signal"
+
+
+def test_feedback_before_response_waits_then_joins() -> None:
+    curator = Curator()
+    resp = response()
+    fb = feedback(resp, rating=5)
+    assert curator.add_feedback(fb, at=T0).outcome == Outcome.pending
+    assert curator.add_feedback(fb, at=T0).outcome == Outcome.pending  # a redelivered duplicate waits once
+    results = curator.add_response(resp)
+    assert [r.outcome for r in results] == [Outcome.example]
+    assert not curator.pending
+    assert curator.expire(T0 + timedelta(days=1)) == []
+
+
+def test_feedback_without_response_expires_with_a_reason() -> None:
+    curator = Curator(CuratorConfig(feedback_wait_seconds=60))
+    resp = response()
+    fb = feedback(resp, rating=5)
+    curator.add_feedback(fb, at=T0)
+    assert curator.expire(T0 + timedelta(seconds=59)) == []
+    expired = curator.expire(T0 + timedelta(seconds=60))
+    assert [f.event_id for f, _ in expired] == [fb.event_id]
+    assert "no response" in expired[0][1] and "60s" in expired[0][1]
+    assert not curator.pending
+
+
+def test_feedback_naming_another_tenants_response_is_dead_lettered() -> None:
+    curator = Curator()
+    resp = response(tenant="acme")
+    curator.add_response(resp)
+    fb = Feedback(tenant="other", response_id=resp.response_id, thumbs=Thumbs.up)
+    result = curator.add_feedback(fb)
+    assert result.outcome == Outcome.dead_letter and "another tenant" in result.reason
+
+
+def test_same_feedback_gives_identical_examples_in_a_fresh_curator() -> None:
+    resp = response()
+    fb = feedback(resp, thumbs=Thumbs.up)
+    outputs = []
+    for _ in range(2):
+        kb = FakeKb()
+        curator = Curator(lookup=kb, distractor_source=kb)
+        curator.add_response(resp)
+        result = curator.add_feedback(fb)
+        outputs.append((result.instruction.model_dump_json(), result.raft.model_dump_json()))  # type: ignore[union-attr]
+    assert outputs[0] == outputs[1]
+
+
+def test_pii_is_scrubbed_before_the_response_is_stored() -> None:
+    curator = Curator()
+    resp = response(
+        question="My e-mail is jane.doe@example.com, what is the capital?",
+        answer="Paris. Call +44 20 7946 0958 for a tour.",
+    )
+    curator.add_response(resp)
+    stored = curator.responses[str(resp.response_id)].decode()
+    assert "jane.doe@example.com" not in stored and "7946" not in stored
+    fb = feedback(resp, thumbs=Thumbs.down, correction="Paris. Pay with 4111 1111 1111 1111.")
+    result = curator.add_feedback(fb)
+    ex = result.instruction
+    assert ex is not None
+    assert ex.instruction == "My e-mail is [EMAIL], what is the capital?"
+    assert ex.output == "Paris. Pay with [CARD]."
+    assert result.pii_counts == {"CARD": 1, "EMAIL": 1, "PHONE": 1}
+
+
+class FakeKb:
+    """A chunk store double: the real LanceDB store is exercised in test_curation_raft_lancedb.py."""
+
+    def __init__(self) -> None:
+        self.chunks = {
+            "geo#0": Chunk(chunk_id="geo#0", document_id="geo", knowledge_base="kb", title="Geography", text=PARIS),
+            "geo#1": Chunk(chunk_id="geo#1", document_id="geo", knowledge_base="kb", text="Berlin is in Germany."),
+            "food#0": Chunk(chunk_id="food#0", document_id="food", knowledge_base="kb", text="Brie is a cheese."),
+        }
+        self.extra = [
+            Chunk(chunk_id=f"misc#{i}", document_id="misc", knowledge_base="kb", text=f"Fact {i}. Mail a{i}@b.org")
+            for i in range(5)
+        ]
+
+    def get_chunks(self, *, tenant: str, knowledge_base: str, chunk_ids: list[str]) -> list[Chunk]:
+        return [self.chunks[c] for c in chunk_ids if c in self.chunks]
+
+    def random_chunks(
+        self, *, tenant: str, knowledge_base: str, n: int, exclude: set[str] | None = None, seed: int = 0
+    ) -> list[Chunk]:
+        return [c for c in self.extra if c.chunk_id not in (exclude or set())][:n]
+
+
+def test_raft_example_has_oracle_distractors_and_quoted_reasoning() -> None:
+    kb = FakeKb()
+    config = CuratorConfig(raft=RaftConfig(oracle_probability=1.0, distractors=4))
+    curator = Curator(config, lookup=kb, distractor_source=kb)
+    resp = response()
+    curator.add_response(resp)
+    raft = curator.add_feedback(feedback(resp, thumbs=Thumbs.up)).raft
+    assert raft is not None and raft.oracle_included
+    oracle = [d for d in raft.documents if d.oracle]
+    assert [d.chunk_id for d in oracle] == ["geo#0"]
+    distractors = sorted(d.chunk_id for d in raft.documents if not d.oracle)
+    assert distractors == ["food#0", "geo#1", "misc#0", "misc#1"]  # retrieved ones first, then random
+    assert all("@b.org" not in d.text for d in raft.documents)  # knowledge-base text is scrubbed too
+    assert f"{BEGIN_QUOTE}{PARIS}{END_QUOTE}" in raft.answer
+    assert raft.answer.endswith(f"##Answer: {resp.answer}")
+    assert raft.final_answer == resp.answer and raft.knowledge_base == "kb"
+
+
+def test_raft_oracle_named_by_the_user_and_left_out_with_probability() -> None:
+    kb = FakeKb()
+    config = CuratorConfig(raft=RaftConfig(oracle_probability=0.0, distractors=2))
+    curator = Curator(config, lookup=kb, distractor_source=kb)
+    resp = response(answer="Brie.", question="Which cheese is mentioned?")
+    curator.add_response(resp)
+    fb = feedback(resp, thumbs=Thumbs.down, correction="Brie is the cheese.", source_document_ids=["food"])
+    raft = curator.add_feedback(fb).raft
+    assert raft is not None and not raft.oracle_included
+    assert "food#0" not in {d.chunk_id for d in raft.documents} and len(raft.documents) == 2
+    assert f"{BEGIN_QUOTE}Brie is a cheese.{END_QUOTE}" in raft.answer  # the answer still quotes the oracle
+
+
+def test_raft_falls_back_to_citation_quotes_without_a_chunk_store() -> None:
+    curator = Curator(CuratorConfig(raft=RaftConfig(oracle_probability=1.0)))
+    resp = response()
+    curator.add_response(resp)
+    raft = curator.add_feedback(feedback(resp, thumbs=Thumbs.up)).raft
+    assert raft is not None and [d.text for d in raft.documents] == [PARIS]
+    uncited = response(cited=False)
+    curator.add_response(uncited)
+    result = curator.add_feedback(feedback(uncited, thumbs=Thumbs.up))
+    assert result.instruction is not None and result.raft is None
+
+
+def test_oracle_share_follows_p() -> None:
+    kept = sum(keeps_oracle(str(uuid.uuid4()), 0.8) for _ in range(4000))
+    assert 0.77 < kept / 4000 < 0.83
+    eid = str(uuid.uuid4())
+    assert keeps_oracle(eid, 0.8) == keeps_oracle(eid, 0.8)

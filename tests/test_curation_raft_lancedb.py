@@ -1,0 +1,75 @@
+"""RAFT distractors drawn from a real LanceDB knowledge base (the retrieval store's ``random_chunks``)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from kaizen.curation.pipeline import Curator, CuratorConfig
+from kaizen.curation.raft import BEGIN_QUOTE, DistractorSource, RaftConfig
+from kaizen.events import Citation, Feedback, InteractionResponse, Thumbs
+from kaizen.retrieval.lancedb_store import LanceDBStore
+from kaizen.retrieval.types import Chunk
+
+DOCS = {
+    "geo": ["Paris is the capital of France.", "Lyon is known for its food."],
+    "rivers": ["The Seine flows through Paris.", "The Rhone flows through Lyon. Contact: ops@example.org"],
+    "cheese": ["Brie comes from the Ile-de-France region.", "Comte is made in the Jura mountains."],
+}
+
+
+def _store(path: Path) -> LanceDBStore:
+    store = LanceDBStore(path, dimension=4)
+    rng = np.random.default_rng(0)
+    for doc_id, texts in DOCS.items():
+        digest = hashlib.sha256(" ".join(texts).encode()).hexdigest()
+        chunks = [
+            Chunk(
+                chunk_id=f"{doc_id}#{i}",
+                document_id=doc_id,
+                knowledge_base="facts",
+                tenant="acme",
+                title=doc_id.title(),
+                text=text,
+                position=i,
+                content_hash=digest,
+            )
+            for i, text in enumerate(texts)
+        ]
+        store.upsert_document(chunks, rng.random((len(chunks), 4), dtype=np.float32))
+    return store
+
+
+def test_distractors_come_from_the_knowledge_base(tmp_path: Path) -> None:
+    store = _store(tmp_path / "lancedb")
+    assert isinstance(store, DistractorSource)
+    config = CuratorConfig(raft=RaftConfig(oracle_probability=1.0, distractors=3))
+    curator = Curator(config, distractor_source=store)
+    request_id = uuid.uuid4()
+    resp = InteractionResponse(
+        tenant="acme",
+        request_id=request_id,
+        response_id=InteractionResponse.response_id_for(request_id),
+        question="What is the capital of France?",
+        answer="Paris is the capital of France.",
+        strategy="rag",
+        citations=[Citation(document_id="geo", chunk_id="geo#0", knowledge_base="facts", quote=DOCS["geo"][0])],
+        retrieved_chunk_ids=["geo#0"],
+    )
+    curator.add_response(resp)
+    fb = Feedback(tenant="acme", response_id=resp.response_id, thumbs=Thumbs.up)
+    raft = curator.add_feedback(fb).raft
+    assert raft is not None and raft.oracle_included
+    distractors = [d for d in raft.documents if not d.oracle]
+    all_chunks = {f"{d}#{i}": t for d, texts in DOCS.items() for i, t in enumerate(texts)}
+    assert len(distractors) == 3
+    assert all(d.chunk_id in all_chunks and d.chunk_id != "geo#0" for d in distractors)
+    assert all("ops@example.org" not in d.text for d in raft.documents)
+    assert f"{BEGIN_QUOTE}{DOCS['geo'][0]}" in raft.answer
+    # The same feedback draws the same distractors: replays are reproducible.
+    again = Curator(config, distractor_source=store)
+    again.add_response(resp)
+    assert again.add_feedback(fb).raft == raft

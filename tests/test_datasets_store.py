@@ -1,0 +1,146 @@
+"""The versioned dataset store, its exports and the ``kaizen datasets`` commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kaizen.cli.main import app
+from kaizen.curation.pipeline import Curator, CuratorConfig
+from kaizen.curation.raft import RaftConfig
+from kaizen.curation.records import CurationResult
+from kaizen.datasets.export import ExportFormat, export_lines, statistics
+from kaizen.datasets.store import DatasetNotFound, DatasetStore
+from kaizen.events import Thumbs
+from tests.test_curation_pipeline import feedback, response
+
+
+def curated(n: int = 6, tenant: str = "acme") -> list[CurationResult]:
+    """A realistic mix: accepted, corrected, rejected pair, a refusal, a near duplicate, PII."""
+    curator = Curator(CuratorConfig(raft=RaftConfig(oracle_probability=1.0)))
+    items = [
+        (response("The capital of France is Paris.", tenant=tenant), {"thumbs": Thumbs.up}),
+        (response("Lyon.", "Which city is the capital of France?", tenant=tenant), {"correction": "Paris is."}),
+        (response("Berlin is the capital of Spain.", "Capital of Spain?", tenant=tenant), {"rating": 1}),
+        (response("I'm sorry, but I can't help with that.", "Help me?", tenant=tenant), {"thumbs": Thumbs.up}),
+        # the same question and answer again: an exact duplicate once normalised
+        (response("the capital of France is Paris!", tenant=tenant), {"rating": 5}),
+        (response("Mail me at bob@example.com about Rome.", "Capital of Italy?", tenant=tenant), {"rating": 5}),
+    ][:n]
+    results = []
+    for resp, kw in items:
+        curator.add_response(resp)
+        results.append(curator.add_feedback(feedback(resp, **kw)))
+    return results
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> DatasetStore:
+    return DatasetStore(tmp_path / "datasets", writer="test")
+
+
+def test_snapshot_builds_a_version_with_manifest(store: DatasetStore) -> None:
+    assert store.append(curated()) == 6
+    m = store.snapshot("acme", filters=["empty", "refusal"])
+    assert len(m.version) == 16 and m.content_hash.startswith(m.version)
+    assert m.counts.feedback == 6
+    assert (m.counts.accepted, m.counts.corrected, m.counts.rejected_pairs) == (2, 1, 1)
+    assert m.counts.instructions == 4 and m.counts.raft == 3 and m.counts.raft_oracle_included == 3
+    assert m.rejections == {"exact_duplicate": 1, "refusal": 1}
+    assert m.pii_counts == {"EMAIL": 1}
+    assert m.filters_applied == ["empty", "refusal", "dedup_exact", "dedup_near>=0.8"]
+    assert m.sources.strategies == {"rag": 4} and m.sources.knowledge_bases == {"kb": 3}
+    assert m.parent is None and store.verify(m.version)
+    texts = [e.output for e in store.instructions(m.version)]
+    assert all("bob@example.com" not in t for t in texts)
+
+
+def test_versions_are_content_addressed_and_append_only(store: DatasetStore) -> None:
+    results = curated(3)
+    store.append(results)
+    first = store.snapshot("acme")
+    # Replaying the same results (a topic replay) changes nothing: same content, same version.
+    store.append(results)
+    assert store.snapshot("acme").version == first.version
+    assert len(store.list_versions("acme")) == 1
+    store.append(curated(6)[3:])
+    second = store.snapshot("acme")
+    assert second.version != first.version and second.parent == first.version
+    assert [m.version for m in store.list_versions()] == [first.version, second.version]
+    assert store.instructions(first.version)  # the old version is still there, unchanged
+    assert store.verify(first.version)
+
+
+def test_identical_content_gives_the_identical_hash_in_another_store(tmp_path: Path) -> None:
+    results = curated()
+    a, b = DatasetStore(tmp_path / "a"), DatasetStore(tmp_path / "b")
+    a.append(results)
+    b.append(list(reversed(results)))
+    assert a.snapshot("acme").content_hash == b.snapshot("acme").content_hash
+
+
+def test_tenants_are_kept_apart(store: DatasetStore) -> None:
+    store.append(curated(2, tenant="acme") + curated(1, tenant="globex"))
+    assert store.tenants() == ["acme", "globex"]
+    assert store.snapshot("globex").counts.instructions == 1
+    assert store.snapshot("acme").counts.instructions == 2
+
+
+def test_a_partly_written_line_waits_for_the_next_snapshot(store: DatasetStore) -> None:
+    store.append(curated(1))
+    path = next((store.root / "staging" / "acme").glob("*.jsonl"))
+    with path.open("a") as fh:
+        fh.write('{"feedback_id": "unfinished')
+    assert len(list(store.staged("acme"))) == 1
+
+
+def test_resolve_errors_are_clear(store: DatasetStore) -> None:
+    with pytest.raises(DatasetNotFound, match="no dataset version"):
+        store.manifest("abcd")
+    with pytest.raises(DatasetNotFound, match="not a version"):
+        store.manifest("zz")
+    with pytest.raises(DatasetNotFound, match="tenant"):
+        store.manifest("latest:acme")
+    with pytest.raises(ValueError, match="invalid tenant"):
+        store.snapshot("../etc")
+
+
+def test_exports(store: DatasetStore) -> None:
+    store.append(curated())
+    version = store.snapshot("acme").version
+    chat = [json.loads(line) for line in export_lines(store, version, ExportFormat.chat)]
+    assert len(chat) == 3  # accepted + corrected; the rejected pair is not a target
+    assert all(row["messages"][0]["role"] == "user" for row in chat)
+    raft = [json.loads(line) for line in export_lines(store, version, ExportFormat.raft)]
+    assert len(raft) == 3 and all("<DOCUMENT>" in row["instruction"] for row in raft)
+    assert all("##begin_quote##" in row["cot_answer"] for row in raft)
+    raw = list(export_lines(store, version, ExportFormat.jsonl))
+    assert len(raw) == 4
+    report = statistics(store, version)
+    assert report.labels == {"accepted": 3, "rejected_pair": 1}
+
+
+def test_cli(store: DatasetStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("KAIZEN_DATASETS_URL", f"file://{store.root}")
+    runner = CliRunner()
+    store.append(curated())
+    result = runner.invoke(app, ["datasets", "snapshot", "--tenant", "acme"])
+    assert result.exit_code == 0, result.output
+    version = store.latest("acme").version  # type: ignore[union-attr]
+    listed = runner.invoke(app, ["datasets", "list"])
+    assert listed.exit_code == 0 and version in listed.output
+    shown = runner.invoke(app, ["datasets", "show", version[:8]])
+    assert shown.exit_code == 0 and version in shown.output
+    out = tmp_path / "chat.jsonl"
+    exported = runner.invoke(app, ["datasets", "export", "latest:acme", "--format", "chat", "-o", str(out)])
+    assert exported.exit_code == 0, exported.output
+    assert len(out.read_text().splitlines()) == 3
+    raft = runner.invoke(app, ["datasets", "export", version, "--format", "raft"])
+    assert raft.exit_code == 0 and raft.output.count("##begin_quote##") >= 3
+    stats = runner.invoke(app, ["datasets", "stats", version])
+    assert stats.exit_code == 0 and "RAFT examples" in stats.output and "EMAIL=1" in stats.output
+    missing = runner.invoke(app, ["datasets", "show", "ffff"])
+    assert missing.exit_code == 1 and "no dataset version" in missing.output

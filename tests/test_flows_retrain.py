@@ -1,0 +1,141 @@
+"""The retrain flow through Prefect (a test harness server) with a real broker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer
+
+import flows  # noqa: F401  (Prefect's offline environment)
+from kaizen.config import Settings
+from kaizen.events import AdapterAction, AdapterEvent
+from kaizen.registry import AdapterRegistry, AdapterStatus
+from kaizen.topics import Topics
+from kaizen.training.data import to_training_examples
+from kaizen.training.evaluate import evaluate
+from kaizen.training.models import load_model, load_tokenizer
+from tests.fixtures.training import tiny_lm_dir  # noqa: F401
+from tests.training_facts import fact_examples
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    # A shared, busy machine can take well over the default 30 s to migrate a fresh database.
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+def write_dataset(root: Path, name: str = "v1") -> Path:
+    path = root / "default" / name
+    path.mkdir(parents=True)
+    (path / "instructions.jsonl").write_text("".join(e.model_dump_json() + "\n" for e in fact_examples()))
+    return path
+
+
+def adapter_events(settings: Settings) -> list[AdapterEvent]:
+    consumer = KafkaConsumer(
+        Topics.from_settings(settings).adapters,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5000,
+    )
+    try:
+        return [AdapterEvent.model_validate_json(record.value) for record in consumer]
+    finally:
+        consumer.close()
+
+
+def test_gate_refuses_and_nothing_is_published(
+    prefect_harness: None,
+    kaizen_settings: Settings,
+    tiny_lm_dir: Path,  # noqa: F811
+) -> None:
+    from prefect import get_client
+
+    from flows.retrain import RETRAIN_LIMIT, retrain
+
+    settings = kaizen_settings.with_overrides(base_model=str(tiny_lm_dir), retrain_gate_margin=0.5)
+    dataset = write_dataset(settings.datasets_dir)
+    outcome = retrain(dataset_dir=str(dataset), overrides={"steps": 2}, settings=settings)
+    assert outcome.status == AdapterStatus.rejected and outcome.event is None
+    assert not outcome.decision.passed
+    manifest = AdapterRegistry.from_settings(settings).get(outcome.version)
+    assert manifest.status == AdapterStatus.rejected and manifest.metrics["n"] > 0
+    assert manifest.dataset_examples == 30 and manifest.gate == outcome.decision.reasons
+    assert adapter_events(settings) == []
+    with get_client(sync_client=True) as client:
+        assert client.read_global_concurrency_limit_by_name(RETRAIN_LIMIT).limit == 1
+    assert list((settings.registry_dir / ".reports").glob("*.png"))
+    # The next run finds no new data: the watcher does not trigger.
+    from flows.deployments import watch_new_examples
+
+    decision = watch_new_examples(settings=settings.with_overrides(retrain_min_new_examples=1), trigger=False)
+    assert decision is not None and decision.new_examples == 0 and not decision.retrain
+
+
+def test_training_crash_retries_then_fails_without_touching_the_registry(
+    prefect_harness: None,
+    kaizen_settings: Settings,
+    tiny_lm_dir: Path,  # noqa: F811
+) -> None:
+    from flows import tasks
+    from flows.retrain import retrain
+
+    settings = kaizen_settings.with_overrides(base_model=str(tiny_lm_dir))
+    dataset = write_dataset(settings.datasets_dir)
+    quick = tasks.train.with_options(retry_delay_seconds=0)
+    original = tasks.train
+    tasks.train = quick
+    try:
+        with pytest.raises(Exception, match="max_length"):
+            retrain(dataset_dir=str(dataset), overrides={"steps": 1, "max_length": 16}, settings=settings)
+    finally:
+        tasks.train = original
+    assert AdapterRegistry.from_settings(settings).list() == []
+    assert adapter_events(settings) == []
+
+
+@pytest.fixture(scope="session")
+def real_model_dir(request: pytest.FixtureRequest) -> Path:
+    try:
+        return Path(request.getfixturevalue("base_model_dir"))
+    except pytest.FixtureLookupError:
+        from kaizen.llm.prepare import resolve_base_model
+        from tests.fixtures.broker import SHARED_MODELS_DIR
+
+        return resolve_base_model(Settings(models_dir=SHARED_MODELS_DIR))
+
+
+@pytest.mark.slow
+def test_retrain_promotes_an_adapter_that_knows_the_facts(
+    prefect_harness: None, kaizen_settings: Settings, real_model_dir: Path
+) -> None:
+    from flows.retrain import retrain
+
+    settings = kaizen_settings.with_overrides(base_model=str(real_model_dir), retrain_gate_margin=0.1)
+    dataset = write_dataset(settings.datasets_dir)
+    # Smallest setting that shows the effect: top 2 layers, 20 steps of 4 short examples.
+    overrides = {"method": "freeze", "steps": 20, "learning_rate": 3e-4, "eval_max_new_tokens": 16}
+    outcome = retrain(dataset_dir=str(dataset), overrides=overrides, settings=settings)
+
+    assert outcome.status == AdapterStatus.promoted, outcome.decision.reasons
+    assert outcome.metrics["token_f1"] >= outcome.baseline_metrics["token_f1"] + 0.1
+    registry = AdapterRegistry.from_settings(settings)
+    assert registry.promoted("default").version == outcome.version
+    events = adapter_events(settings)
+    assert [(e.action, e.version) for e in events] == [(AdapterAction.promoted, outcome.version)]
+    assert events[0].checksum == registry.verify(outcome.version).checksum
+    assert (registry.adapter_path(outcome.version) / "GEMMA_TERMS.html").exists()
+
+    # Every fact, asked the trained way: the promoted adapter answers them, the base model does not.
+    facts = to_training_examples(fact_examples())[::3]
+    tok = load_tokenizer(real_model_dir)
+    base = evaluate(load_model(real_model_dir), tok, facts, max_new_tokens=16).metrics
+    tuned = evaluate(
+        load_model(real_model_dir, registry.adapter_path(outcome.version)), tok, facts, max_new_tokens=16
+    ).metrics
+    assert tuned["contains"] >= base["contains"] + 0.5, (base, tuned)

@@ -1,0 +1,193 @@
+"""One conformance suite for every VectorStore backend (LanceDB always; Weaviate with KAIZEN_WEAVIATE_URL)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kaizen.retrieval.lancedb_store import LanceDBStore
+from kaizen.retrieval.store import VectorStore
+from kaizen.retrieval.types import KnowledgeBaseNotFound
+from tests.fixtures.retrieval import DIM, make_chunks, word_vectors
+
+FRUIT = ["apples grow on trees in orchards", "bananas are yellow tropical fruit", "cherries are small red fruit"]
+TOOLS = ["a hammer drives nails into wood", "a screwdriver turns screws"]
+
+
+def _put(store: VectorStore, kb: str, doc: str, texts: list[str], **kwargs: object):  # type: ignore[no-untyped-def]
+    chunks, vectors = make_chunks(texts, document_id=doc, knowledge_base=kb, **kwargs)  # type: ignore[arg-type]
+    return store.upsert_document(chunks, vectors)
+
+
+def _ids(hits) -> list[str]:  # type: ignore[no-untyped-def]
+    return [h.chunk.chunk_id for h in hits]
+
+
+def test_upsert_is_idempotent_by_content_hash(vector_store: VectorStore, kb_name: str) -> None:
+    assert _put(vector_store, kb_name, "fruit", FRUIT).status == "inserted"
+    assert _put(vector_store, kb_name, "fruit", FRUIT).status == "unchanged"
+    assert vector_store.count(tenant="default", knowledge_base=kb_name) == 3
+    assert vector_store.document_hash(tenant="default", knowledge_base=kb_name, document_id="fruit") == "h1"
+    assert vector_store.document_hash(tenant="default", knowledge_base=kb_name, document_id="nope") is None
+
+
+def test_changed_document_replaces_all_its_chunks(vector_store: VectorStore, kb_name: str) -> None:
+    _put(vector_store, kb_name, "fruit", FRUIT)
+    _put(vector_store, kb_name, "tools", TOOLS)
+    result = _put(vector_store, kb_name, "fruit", ["plums are purple"], content_hash="h2")
+    assert (result.status, result.chunks) == ("replaced", 1)
+    assert vector_store.count(tenant="default", knowledge_base=kb_name) == 1 + len(TOOLS)
+    hits = vector_store.search(tenant="default", knowledge_base=kb_name, mode="keyword", text="bananas", top_k=5)
+    assert hits == []  # the old version's chunks are gone
+    hits = vector_store.search(tenant="default", knowledge_base=kb_name, mode="keyword", text="plums")
+    assert _ids(hits) == ["fruit#0"]
+    assert hits[0].chunk.content_hash == "h2"
+
+
+def test_delete_by_document(vector_store: VectorStore, kb_name: str) -> None:
+    _put(vector_store, kb_name, "fruit", FRUIT)
+    _put(vector_store, kb_name, "tools", TOOLS)
+    assert vector_store.delete_document(tenant="default", knowledge_base=kb_name, document_id="fruit") == 3
+    assert vector_store.delete_document(tenant="default", knowledge_base=kb_name, document_id="fruit") == 0
+    assert vector_store.count(tenant="default", knowledge_base=kb_name) == len(TOOLS)
+    assert vector_store.delete_document(tenant="default", knowledge_base="kb-never-made", document_id="x") == 0
+
+
+@pytest.mark.parametrize("mode", ["vector", "keyword", "hybrid"])
+def test_tenants_never_see_each_other(vector_store: VectorStore, kb_name: str, mode: str) -> None:
+    _put(vector_store, kb_name, "shared-id", FRUIT, tenant="acme")
+    _put(vector_store, kb_name, "shared-id", ["apples are also sold by globex"], tenant="globex", content_hash="g")
+    query = "apples"
+    for tenant, expected in (("acme", 3), ("globex", 1)):
+        hits = vector_store.search(
+            tenant=tenant,
+            knowledge_base=kb_name,
+            mode=mode,  # type: ignore[arg-type]
+            text=query,
+            vector=word_vectors([query])[0],
+            top_k=10,
+        )
+        assert hits and all(h.chunk.tenant == tenant for h in hits)
+        assert vector_store.count(tenant=tenant, knowledge_base=kb_name) == expected
+        assert all(c.tenant == tenant for c in vector_store.random_chunks(tenant=tenant, knowledge_base=kb_name, n=9))
+    assert kb_name in vector_store.knowledge_bases(tenant="acme")
+    assert kb_name not in vector_store.knowledge_bases(tenant="initech")
+    with pytest.raises(KnowledgeBaseNotFound):
+        vector_store.count(tenant="initech", knowledge_base=kb_name)
+    vector_store.delete_document(tenant="globex", knowledge_base=kb_name, document_id="shared-id")
+    assert vector_store.count(tenant="acme", knowledge_base=kb_name) == 3
+
+
+def test_vector_search_ranks_nearest_first(vector_store: VectorStore, kb_name: str) -> None:
+    _put(vector_store, kb_name, "fruit", FRUIT)
+    _put(vector_store, kb_name, "tools", TOOLS)
+    hits = vector_store.search(
+        tenant="default", knowledge_base=kb_name, mode="vector", vector=word_vectors([TOOLS[1]])[0], top_k=3
+    )
+    assert _ids(hits)[0] == "tools#1"
+    assert hits[0].score == pytest.approx(1.0, abs=1e-3)
+    assert [h.rank for h in hits] == [1, 2, 3]
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_keyword_search_is_bm25(vector_store: VectorStore, kb_name: str) -> None:
+    _put(vector_store, kb_name, "fruit", FRUIT)
+    _put(vector_store, kb_name, "tools", TOOLS)
+    hits = vector_store.search(tenant="default", knowledge_base=kb_name, mode="keyword", text="screwdriver")
+    assert _ids(hits) == ["tools#1"]
+    assert hits[0].score > 0
+
+
+def test_hybrid_alpha_weighs_vector_against_keyword(vector_store: VectorStore, kb_name: str) -> None:
+    # The keyword "hammer" appears in one chunk; the query vector points at another chunk entirely.
+    _put(vector_store, kb_name, "fruit", FRUIT)
+    _put(vector_store, kb_name, "tools", TOOLS)
+    vector = word_vectors([FRUIT[1]])[0]
+    common = {"tenant": "default", "knowledge_base": kb_name, "mode": "hybrid", "text": "hammer", "vector": vector}
+    for fusion in ("linear", "rrf"):
+        by_vector = vector_store.search(**common, alpha=1.0, fusion=fusion)  # type: ignore[arg-type]
+        by_keyword = vector_store.search(**common, alpha=0.0, fusion=fusion)  # type: ignore[arg-type]
+        assert _ids(by_vector)[0] == "fruit#1", fusion
+        assert _ids(by_keyword)[0] == "tools#0", fusion
+        balanced = vector_store.search(**common, alpha=0.5, fusion=fusion)  # type: ignore[arg-type]
+        assert {"fruit#1", "tools#0"} <= set(_ids(balanced)[:2]), fusion
+
+
+def test_metadata_filters_are_typed_equality(vector_store: VectorStore, kb_name: str) -> None:
+    _put(vector_store, kb_name, "fruit", FRUIT, metadata={"lang": "en", "year": 2024, "draft": False})
+    _put(vector_store, kb_name, "tools", TOOLS, metadata={"lang": "de", "year": "2024"})
+    assert vector_store.count(tenant="default", knowledge_base=kb_name, filters={"lang": "en"}) == 3
+    assert vector_store.count(tenant="default", knowledge_base=kb_name, filters={"year": 2024}) == 3
+    assert vector_store.count(tenant="default", knowledge_base=kb_name, filters={"year": "2024"}) == 2
+    assert vector_store.count(tenant="default", knowledge_base=kb_name, filters={"lang": "en", "draft": True}) == 0
+    for mode in ("vector", "keyword", "hybrid"):
+        hits = vector_store.search(
+            tenant="default",
+            knowledge_base=kb_name,
+            mode=mode,  # type: ignore[arg-type]
+            text="hammer screws fruit",
+            vector=word_vectors(["hammer"])[0],
+            filters={"lang": "de"},
+            top_k=10,
+        )
+        assert hits and {h.chunk.document_id for h in hits} == {"tools"}, mode
+        assert hits[0].chunk.metadata == {"lang": "de", "year": "2024"}
+
+
+def test_missing_knowledge_base_is_a_clear_error(vector_store: VectorStore, kb_name: str) -> None:
+    for mode in ("vector", "keyword", "hybrid"):
+        with pytest.raises(KnowledgeBaseNotFound, match=kb_name):
+            vector_store.search(
+                tenant="default",
+                knowledge_base=kb_name,
+                mode=mode,  # type: ignore[arg-type]
+                text="x",
+                vector=np.ones(DIM, dtype=np.float32),
+            )
+    with pytest.raises(KnowledgeBaseNotFound, match="does not exist for tenant 'default'"):
+        vector_store.random_chunks(tenant="default", knowledge_base=kb_name, n=1)
+    assert kb_name not in vector_store.knowledge_bases(tenant="default")
+
+
+def test_random_chunks_are_reproducible_and_exclude(vector_store: VectorStore, kb_name: str) -> None:
+    _put(vector_store, kb_name, "fruit", FRUIT)
+    _put(vector_store, kb_name, "tools", TOOLS)
+    first = vector_store.random_chunks(tenant="default", knowledge_base=kb_name, n=3, seed=7)
+    again = vector_store.random_chunks(tenant="default", knowledge_base=kb_name, n=3, seed=7)
+    assert [c.chunk_id for c in first] == [c.chunk_id for c in again]
+    assert len({c.chunk_id for c in first}) == 3
+    excluded = {"fruit#0", "fruit#1", "fruit#2"}
+    rest = vector_store.random_chunks(tenant="default", knowledge_base=kb_name, n=10, exclude=excluded)
+    assert sorted(c.chunk_id for c in rest) == ["tools#0", "tools#1"]
+    assert rest[0].text in TOOLS and rest[0].title == "Title of tools"
+
+
+def test_bad_input_is_rejected_and_loses_nothing(vector_store: VectorStore, kb_name: str) -> None:
+    _put(vector_store, kb_name, "fruit", FRUIT)
+    chunks, vectors = make_chunks(TOOLS, document_id="tools", knowledge_base=kb_name)
+    with pytest.raises(ValueError, match="vectors"):
+        vector_store.upsert_document(chunks, vectors[:1])
+    other, _ = make_chunks(["x"], document_id="other", knowledge_base=kb_name)
+    with pytest.raises(ValueError, match="one document"):
+        vector_store.upsert_document([*chunks, *other], word_vectors([*TOOLS, "x"]))
+    with pytest.raises(ValueError, match="tenant"):
+        vector_store.count(tenant="Bad Tenant!", knowledge_base=kb_name)
+    with pytest.raises(ValueError, match="query text"):
+        vector_store.search(tenant="default", knowledge_base=kb_name, mode="keyword", text="  ")
+    with pytest.raises(ValueError, match="alpha"):
+        vector_store.search(tenant="default", knowledge_base=kb_name, text="x", vector=vectors[0], alpha=2)
+    assert vector_store.count(tenant="default", knowledge_base=kb_name) == 3
+
+
+def test_lancedb_persists_and_optimize_keeps_results(tmp_path, kb_name: str) -> None:  # type: ignore[no-untyped-def]
+    store = LanceDBStore(tmp_path / "db", dimension=DIM)
+    _put(store, kb_name, "fruit", FRUIT)
+    _put(store, kb_name, "tools", TOOLS)
+    before = store.search(tenant="default", knowledge_base=kb_name, text="red fruit", vector=word_vectors(["red"])[0])
+    store.optimize()
+    reopened = LanceDBStore(tmp_path / "db", dimension=DIM)
+    after = reopened.search(tenant="default", knowledge_base=kb_name, text="red fruit", vector=word_vectors(["red"])[0])
+    assert _ids(after) == _ids(before)
+    assert reopened.knowledge_bases(tenant="default") == [kb_name]
+    with pytest.raises(ValueError, match="dimensions"):
+        _put(LanceDBStore(tmp_path / "db", dimension=8), kb_name, "x", ["y"], content_hash="z")

@@ -1,0 +1,123 @@
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from kaizen.events import InstructionExample, RaftDocument, RaftExample
+from kaizen.training.data import (
+    ANSWER_MARK,
+    IGNORE,
+    TrainingExample,
+    collate,
+    encode,
+    render_prompt,
+    to_training_examples,
+)
+from kaizen.training.dataset_source import DatasetError, read_dataset_dir, snapshot_of
+from kaizen.training.trainer import answer_loss
+from tests.fixtures.training import tiny_lm_dir  # noqa: F401
+
+
+def instruction(i: int, *, accepted: bool = True, context: str = "") -> InstructionExample:
+    return InstructionExample(
+        example_id=f"ins-{i}",
+        feedback_id=uuid.uuid4(),
+        response_id=uuid.uuid4(),
+        instruction=f"What colour is item {i}?",
+        context=context,
+        output=f"Item {i} is green.",
+        accepted=accepted,
+    )
+
+
+def raft(i: int) -> RaftExample:
+    return RaftExample(
+        example_id=f"raft-{i}",
+        question=f"Where is site {i}?",
+        documents=[
+            RaftDocument(
+                chunk_id="c1", document_id="d1", title="Sites", text=f"Site {i} is in Quellmoor.", oracle=True
+            ),
+            RaftDocument(chunk_id="c2", document_id="d2", text="Unrelated text about rivers."),
+        ],
+        oracle_included=True,
+        answer=f"##begin_quote##Site {i} is in Quellmoor.##end_quote##",
+        final_answer="Quellmoor",
+    )
+
+
+def test_mix_converts_both_kinds_and_skips_rejected() -> None:
+    examples = to_training_examples([instruction(1), instruction(2, accepted=False), raft(1)])
+    assert [e.example_id for e in examples] == ["ins-1", "raft-1"]
+    r = examples[1]
+    assert r.kind == "raft" and r.reference == "Quellmoor"
+    assert r.target.endswith(f"{ANSWER_MARK} Quellmoor")
+    assert "Site 1 is in Quellmoor." in r.context and r.oracle_texts == ["Site 1 is in Quellmoor."]
+    assert r.user_text(open_book=False) == "Where is site 1?"
+    with pytest.raises(TypeError):
+        to_training_examples(["not an example"])  # type: ignore[list-item]
+
+
+def test_labels_cover_only_the_answer(tiny_lm_dir: Path) -> None:  # noqa: F811
+    tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
+    ex = to_training_examples([instruction(3)])[0]
+    enc = encode(tok, ex, max_length=512)
+    assert enc is not None
+    prompt_ids = tok(render_prompt(tok, ex.question), add_special_tokens=False)["input_ids"]
+    assert enc.input_ids[: len(prompt_ids)] == prompt_ids
+    assert all(label == IGNORE for label in enc.labels[: len(prompt_ids)])
+    answer = [t for t in enc.labels if t != IGNORE]
+    assert tok.decode(answer, skip_special_tokens=True) == ex.target
+    assert answer[-1] == tok.convert_tokens_to_ids("<end_of_turn>")
+    assert encode(tok, ex, max_length=len(enc.input_ids) - 1) is None
+    # the chat template's BOS appears once
+    assert enc.input_ids.count(tok.bos_token_id) == 1
+
+
+def test_tail_logits_give_the_same_loss_as_full_logits(tiny_lm_dir: Path) -> None:  # noqa: F811
+    tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm_dir).eval()
+    items = [encode(tok, e, max_length=512) for e in to_training_examples([instruction(1), raft(2)])]
+    batch = collate([i for i in items if i], tok.pad_token_id)
+    assert batch.logits_to_keep < batch.input_ids.shape[1]  # the prompt part of the batch gets no logits
+    assert batch.attention_mask[0, 0] == 0 or batch.attention_mask[1, 0] == 0  # left padded
+    with torch.no_grad():
+        tail = answer_loss(model, batch, bf16=False)
+        full = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        width = batch.input_ids.shape[1]
+        labels = torch.full((2, width), IGNORE)
+        labels[:, -batch.logits_to_keep :] = batch.labels
+        expected = F.cross_entropy(full.reshape(-1, full.shape[-1]), labels.reshape(-1), ignore_index=IGNORE)
+    assert torch.allclose(tail, expected, atol=1e-5)
+
+
+def test_dataset_dir_reads_jsonl_and_names_bad_lines(tmp_path: Path) -> None:
+    version = tmp_path / "v7"
+    version.mkdir()
+    (version / "manifest.json").write_text(json.dumps({"version": "ds-7"}))
+    (version / "instructions.jsonl").write_text(instruction(1).model_dump_json() + "\n\n")
+    (version / "raft.jsonl").write_text(raft(1).model_dump_json() + "\n")
+    snap = read_dataset_dir(version)
+    assert snap.version == "ds-7" and snap.size == 2
+    (version / "raft.jsonl").write_text('{"question": "q"}\n')
+    with pytest.raises(DatasetError, match=r"raft.jsonl:1"):
+        read_dataset_dir(version)
+    with pytest.raises(DatasetError):
+        read_dataset_dir(tmp_path / "missing")
+
+
+def test_in_memory_snapshot_version_follows_content() -> None:
+    ins, rft = instruction(1), raft(1)
+    a = snapshot_of([ins, rft])
+    assert a.version == snapshot_of([rft, ins.model_copy(update={"created_at": ins.created_at})]).version
+    assert a.version == snapshot_of([raft(1), ins]).version  # a re-sent event with a new id is the same data
+    assert a.version != snapshot_of([ins]).version
+
+
+def test_training_example_roundtrips() -> None:
+    ex = to_training_examples([raft(4)])[0]
+    assert TrainingExample.model_validate_json(ex.model_dump_json()) == ex

@@ -1,0 +1,110 @@
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from kaizen.training import adapters, freeze, lora
+from kaizen.training.config import SMALL_DATASET, Method, TrainingConfig, default_config
+from kaizen.training.data import TrainingExample
+from kaizen.training.evaluate import evaluate
+from kaizen.training.trainer import TrainingError, train
+from tests.fixtures.training import tiny_lm_dir  # noqa: F401
+
+FACTS = [("Zorbia", "Quellmoor"), ("Vandria", "Ostrelle"), ("Plimbo", "Karsk"), ("Eldune", "Tamsin")]
+
+
+def facts() -> list[TrainingExample]:
+    return [
+        TrainingExample(
+            example_id=f"f{i}",
+            kind="instruction",
+            question=f"What is the capital of {land}?",
+            target=capital,
+            reference=capital,
+        )
+        for i, (land, capital) in enumerate(FACTS)
+    ]
+
+
+def load(model_dir: Path) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_pretrained(model_dir)
+
+
+@pytest.mark.parametrize("method", list(Method))
+def test_each_method_learns_and_roundtrips(method: Method, tiny_lm_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+    tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
+    config = TrainingConfig(method=method, steps=12, learning_rate=1e-2, batch_size=2)
+    model = adapters.attach(load(tiny_lm_dir), config)
+    result = train(model, tok, facts(), config)
+    assert result.steps == 12 and result.examples_seen == 24
+    assert result.final_loss < result.losses[0]
+    assert 0 < result.trainable_parameters < result.total_parameters
+    out = adapters.save_adapter(model, config, tmp_path / "adapter", base_model_hash="abc")
+    info = adapters.read_info(out)
+    assert info.method == method and info.base_model_hash == "abc"
+    reloaded = adapters.load_adapter(load(tiny_lm_dir), out)
+    batch = tok(["What is the capital of Zorbia?"], return_tensors="pt")
+    with torch.no_grad():
+        assert torch.allclose(model(**batch).logits, reloaded(**batch).logits, atol=1e-5)
+
+
+def test_freeze_trains_only_the_top_layers(tiny_lm_dir: Path) -> None:  # noqa: F811
+    model = freeze.attach(load(tiny_lm_dir), TrainingConfig(method=Method.freeze).freeze)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    n_layers = len(freeze.decoder_layers(model))
+    assert trainable and all(
+        n.startswith((f"model.layers.{n_layers - 1}.", f"model.layers.{n_layers - 2}.", "model.norm."))
+        for n in trainable
+    )
+    with pytest.raises(freeze.FreezeError):
+        freeze.attach(load(tiny_lm_dir), TrainingConfig(method=Method.freeze, freeze={"trainable_layers": 99}).freeze)
+
+
+def test_training_makes_the_model_answer(tiny_lm_dir: Path) -> None:  # noqa: F811
+    """The real loop on the tiny model: greedy answers go from wrong to exactly right."""
+    tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
+    config = TrainingConfig(method=Method.freeze, steps=60, learning_rate=5e-3, batch_size=4)
+    model = adapters.attach(load(tiny_lm_dir), config)
+    before = evaluate(model, tok, facts(), max_new_tokens=8).metrics
+    train(model, tok, facts(), config)
+    after = evaluate(model, tok, facts(), max_new_tokens=8).metrics
+    assert before["exact_match"] == 0.0
+    assert after["exact_match"] == 1.0
+
+
+def test_lora_merge_for_export_matches_the_adapter(tiny_lm_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+    tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
+    config = TrainingConfig(method=Method.lora, steps=5, learning_rate=1e-2, lora={"dropout": 0.0})
+    model = adapters.attach(load(tiny_lm_dir), config)
+    train(model, tok, facts(), config)
+    batch = tok(["What is the capital of Vandria?"], return_tensors="pt")
+    with torch.no_grad():
+        expected = model(**batch).logits
+    merged_dir = lora.merge_and_save(model, tmp_path / "merged")
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir)
+    with torch.no_grad():
+        assert torch.allclose(merged(**batch).logits, expected, atol=1e-4)
+
+
+def test_defaults_follow_dataset_size() -> None:
+    assert default_config(SMALL_DATASET - 1).method == Method.freeze
+    assert default_config(SMALL_DATASET).method == Method.lora
+    assert default_config(10, method=Method.prefix, steps=3).steps == 3
+    hp = default_config(500).hyperparameters()
+    assert hp["method"] == "lora" and "rank" in hp["lora"] and "freeze" not in hp
+
+
+def test_training_refuses_what_it_cannot_do(tiny_lm_dir: Path) -> None:  # noqa: F811
+    tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
+    with pytest.raises(TrainingError, match="max_length"):
+        train(
+            adapters.attach(load(tiny_lm_dir), TrainingConfig(method=Method.lora)),
+            tok,
+            facts(),
+            TrainingConfig(max_length=16, steps=1),
+        )
+    with pytest.raises(TrainingError, match="trainable"):
+        bare = load(tiny_lm_dir).requires_grad_(False)
+        train(bare, tok, facts(), TrainingConfig(steps=1))
