@@ -152,6 +152,7 @@ def test_feedback_naming_another_tenants_response_is_dead_lettered() -> None:
     fb = Feedback(tenant="other", response_id=resp.response_id, thumbs=Thumbs.up)
     result = curator.add_feedback(fb)
     assert result.outcome == Outcome.dead_letter and "another tenant" in result.reason
+    assert result.feedback == fb  # kept whole for the dead-letter topic
 
 
 def test_same_feedback_gives_identical_examples_in_a_fresh_curator() -> None:

@@ -174,6 +174,7 @@ class Curator:
                 feedback_id=fb.event_id,
                 outcome=Outcome.dead_letter,
                 reason=f"feedback of tenant {fb.tenant!r} names a response of another tenant",
+                feedback=fb,
             )
         verdict = self.config.policy.decide(fb)
         if verdict == Verdict.neutral:

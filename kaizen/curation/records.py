@@ -71,3 +71,4 @@ class CurationResult(BaseModel):
     rejection: RejectionRecord | None = None
     pii_counts: dict[str, int] = Field(default_factory=dict)
     reason: str = ""
+    feedback: Feedback | None = Field(None, description="Set for dead letters: the event to keep.")

@@ -100,9 +100,10 @@ class CuratorWorker:
         dead = [r for r in results if r.outcome == Outcome.dead_letter]
         by_id = {_feedback_id(event.value): event for event in reversed(events)} if dead else {}
         for result in dead:
+            # The original bytes when the event is in this batch; else (it waited for its response) the event.
             event = by_id.get(str(result.feedback_id))
             message = event.message if event is not None else None
-            raw = event.value if event is not None else b""
+            raw = event.value if event is not None else (result.feedback.to_bytes() if result.feedback else b"")
             await send_dead_letter(self.app, raw, CurationFailed(result.reason), service=SERVICE, message=message)
         await self.sink.emit([r for r in results if r.outcome in (Outcome.example, Outcome.rejected, Outcome.skipped)])
 
