@@ -100,9 +100,10 @@ def bench_cycle(model_dir: Path, n: int, steps: int | None) -> dict[str, Any]:
         snapshot = snapshot_of(examples(n))
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        config = steps_.resolve_config(settings, n, overrides={"steps": steps} if steps else None)
+        overrides = {"steps": steps, "eval_max_new_tokens": 12} if steps else None
+        config = steps_.resolve_config(settings, n, overrides=overrides)
         splits = steps_.prepare_splits(snapshot, registry, config)
-        config = steps_.resolve_config(settings, len(splits.train), overrides={"steps": steps} if steps else None)
+        config = steps_.resolve_config(settings, len(splits.train), overrides=overrides)
         t = time.perf_counter()
         candidate = steps_.train_candidate(model_dir, splits.train, config, Path(tmp) / "adapter")
         timings["train_s"] = time.perf_counter() - t
@@ -146,7 +147,7 @@ def bench_cycle(model_dir: Path, n: int, steps: int | None) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="few steps, a 40-example cycle (a minute or two)")
+    parser.add_argument("--quick", action="store_true", help="2 steps per method, a 24-example cycle")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
@@ -159,7 +160,7 @@ def main() -> None:
     model_dir = resolve_base_model_dir(get_settings())
     method_steps = 2 if args.quick else 8
     rows = bench_methods(model_dir, method_steps, args.threads)
-    cycle = bench_cycle(model_dir, 40 if args.quick else 200, 4 if args.quick else None)
+    cycle = bench_cycle(model_dir, 24 if args.quick else 200, 2 if args.quick else None)
     print(json.dumps(cycle), flush=True)
     lora = next(r for r in rows if r["method"] == "lora")
     result = {

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     )
     chunk_tokens: int = Field(256, ge=16)
     chunk_overlap: int = Field(32, ge=0)
+    vector_index_min_rows: int = Field(
+        10_000, ge=0, description="LanceDB builds an ANN (IVF_HNSW_SQ) index on tables this large; 0 = exact only."
+    )
 
     # --- models --------------------------------------------------------------------------------
     base_model: str = Field(
