@@ -124,12 +124,19 @@ def fresh_embedding_rate(chunks: list[Chunk], settings: Settings, sample: int) -
 
 
 def by_document(chunks: list[Chunk], vectors: np.ndarray, tenants: int) -> list[tuple[list[Chunk], np.ndarray]]:
+    """Chunks grouped per document, spread over ``tenants`` tenants (a document id defined twice gets a suffix)."""
     grouped: list[tuple[list[Chunk], np.ndarray]] = []
+    used: set[str] = set()
     start = 0
-    for i, (_, group) in enumerate(itertools.groupby(chunks, key=lambda c: c.document_id)):
+    for i, ((doc_id, _), group) in enumerate(itertools.groupby(chunks, key=lambda c: (c.document_id, c.content_hash))):
         members = list(group)
+        unique = doc_id if doc_id not in used else f"{doc_id}~{i}"
+        used.add(unique)
         tenant = "default" if tenants == 1 else f"t{i % tenants}"
-        members = [c.model_copy(update={"tenant": tenant}) for c in members]
+        members = [
+            c.model_copy(update={"tenant": tenant, "document_id": unique, "chunk_id": f"{unique}#{c.position}"})
+            for c in members
+        ]
         grouped.append((members, vectors[start : start + len(members)]))
         start += len(members)
     return grouped
@@ -138,8 +145,8 @@ def by_document(chunks: list[Chunk], vectors: np.ndarray, tenants: int) -> list[
 def index(store: LanceDBStore, kb: str, documents: list[tuple[list[Chunk], np.ndarray]]) -> dict[str, float]:
     docs = [([c.model_copy(update={"knowledge_base": kb}) for c in chunks], v) for chunks, v in documents]
     start = time.perf_counter()
-    for batch in itertools.batched(docs, 1000):
-        store.upsert_documents(list(batch))
+    for i in range(0, len(docs), 1000):
+        store.upsert_documents(docs[i : i + 1000])
     write_s = time.perf_counter() - start
     start = time.perf_counter()
     store.optimize()

@@ -191,3 +191,20 @@ def test_lancedb_persists_and_optimize_keeps_results(tmp_path, kb_name: str) -> 
     assert reopened.knowledge_bases(tenant="default") == [kb_name]
     with pytest.raises(ValueError, match="dimensions"):
         _put(LanceDBStore(tmp_path / "db", dimension=8), kb_name, "x", ["y"], content_hash="z")
+
+
+def test_lancedb_ann_index_keeps_filters_and_finds_exact_matches(tmp_path, kb_name: str) -> None:  # type: ignore[no-untyped-def]
+    store = LanceDBStore(tmp_path / "db", dimension=DIM, ann_min_rows=500)
+    texts = [f"note {i} about topic{i % 37} and item{i}" for i in range(600)]
+    for start in range(0, 600, 100):
+        tenant = "acme" if start < 300 else "globex"
+        _put(store, kb_name, f"doc{start}", texts[start : start + 100], tenant=tenant)
+    store.optimize()
+    table = store._table(kb_name)
+    assert table is not None and any(tuple(i.columns) == ("vector",) for i in table.list_indices())
+    for i in (5, 250, 299):
+        hits = store.search(tenant="acme", knowledge_base=kb_name, mode="vector", vector=word_vectors([texts[i]])[0])
+        assert hits[0].chunk.text == texts[i]
+        assert all(h.chunk.tenant == "acme" for h in hits)
+    hits = store.search(tenant="globex", knowledge_base=kb_name, mode="vector", vector=word_vectors([texts[5]])[0])
+    assert hits and all(h.chunk.tenant == "globex" for h in hits)

@@ -21,7 +21,9 @@ def make_store(settings: Settings, *, dimension: int, url: str | None = None) ->
         raise ValueError(f"unsupported vector store URL {url!r}: use lancedb://<path> or http(s)://<weaviate>")
     from kaizen.retrieval.lancedb_store import LanceDBStore
 
-    return LanceDBStore(Path(url.removeprefix("lancedb://")), dimension=dimension)
+    return LanceDBStore(
+        Path(url.removeprefix("lancedb://")), dimension=dimension, ann_min_rows=settings.vector_index_min_rows
+    )
 
 
 def make_chunker(settings: Settings, embedder: Embedder) -> Chunker:
