@@ -8,13 +8,14 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from kaizen.config import Settings
+from kaizen.datasets.store import DatasetStore
 from kaizen.events import AdapterEvent
 from kaizen.registry import AdapterManifest, AdapterRegistry
 from kaizen.streaming.producer import EventProducer
 from kaizen.topics import Topics
 from kaizen.training import retrain as steps
 from kaizen.training.config import TrainingConfig
-from kaizen.training.dataset_source import DatasetSnapshot, latest_version_dir, read_dataset_dir
+from kaizen.training.dataset_source import DatasetSnapshot, read_dataset_dir
 from kaizen.training.gate import GateDecision, decide
 from kaizen.training.models import base_model_hash, resolve_base_model_dir
 from kaizen.training.splits import Splits
@@ -25,7 +26,12 @@ _TASK = {"cache_policy": NO_CACHE}
 
 @task(name="snapshot-dataset", **_TASK)
 def snapshot_dataset(settings: Settings, tenant: str, dataset_dir: str | None) -> DatasetSnapshot:
-    path = Path(dataset_dir) if dataset_dir else latest_version_dir(settings.datasets_dir, tenant)
+    if dataset_dir:
+        path = Path(dataset_dir)
+    else:
+        # A new version from everything the curator staged (or the existing one when nothing changed).
+        store = DatasetStore.from_settings(settings)
+        path = store.path(store.snapshot(tenant).version)
     snapshot = read_dataset_dir(path, tenant=tenant)
     get_run_logger().info("dataset %s: %d examples from %s", snapshot.version, snapshot.size, path)
     return snapshot

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.llm",
     "tests.fixtures.retrieval",
     "tests.fixtures.containers",
+    "tests.fixtures.training",
 ]

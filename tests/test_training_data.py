@@ -9,15 +9,14 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from kaizen.events import InstructionExample, RaftDocument, RaftExample
 from kaizen.training.data import (
-    ANSWER_MARK,
     IGNORE,
     TrainingExample,
     collate,
     encode,
-    render_prompt,
     to_training_examples,
 )
 from kaizen.training.dataset_source import DatasetError, read_dataset_dir, snapshot_of
+from kaizen.training.prompting import closed_book_prompt
 from kaizen.training.trainer import answer_loss
 from tests.fixtures.training import tiny_lm_dir  # noqa: F401
 
@@ -55,9 +54,16 @@ def test_mix_converts_both_kinds_and_skips_rejected() -> None:
     assert [e.example_id for e in examples] == ["ins-1", "raft-1"]
     r = examples[1]
     assert r.kind == "raft" and r.reference == "Quellmoor"
-    assert r.target.endswith(f"{ANSWER_MARK} Quellmoor")
-    assert "Site 1 is in Quellmoor." in r.context and r.oracle_texts == ["Site 1 is in Quellmoor."]
-    assert r.user_text(open_book=False) == "Where is site 1?"
+    # Open-book: the serving rag prompt with the documents numbered, and an answer citing the oracle.
+    assert r.open_book and r.oracle_numbers == [1]
+    assert "[1] Sites: Site 1 is in Quellmoor." in r.prompt(open_book=True)
+    assert r.prompt(open_book=True).endswith("Question: Where is site 1?\nAnswer:")
+    assert r.target(open_book=True) == " Quellmoor [1]\n\n"
+    assert r.target(open_book=False) == " Quellmoor\n\n"
+    assert r.oracle_texts == ["Site 1 is in Quellmoor."]
+    # Closed-book: the serving direct prompt with the question alone.
+    assert r.prompt(open_book=False) == closed_book_prompt("Where is site 1?")
+    assert not examples[0].open_book
     with pytest.raises(TypeError):
         to_training_examples(["not an example"])  # type: ignore[list-item]
 
@@ -67,14 +73,13 @@ def test_labels_cover_only_the_answer(tiny_lm_dir: Path) -> None:  # noqa: F811
     ex = to_training_examples([instruction(3)])[0]
     enc = encode(tok, ex, max_length=512)
     assert enc is not None
-    prompt_ids = tok(render_prompt(tok, ex.question), add_special_tokens=False)["input_ids"]
+    prompt_ids = tok(closed_book_prompt(ex.question))["input_ids"]
     assert enc.input_ids[: len(prompt_ids)] == prompt_ids
     assert all(label == IGNORE for label in enc.labels[: len(prompt_ids)])
     answer = [t for t in enc.labels if t != IGNORE]
-    assert tok.decode(answer, skip_special_tokens=True) == ex.target
-    assert answer[-1] == tok.convert_tokens_to_ids("<end_of_turn>")
+    assert tok.decode(answer, skip_special_tokens=True) == ex.target(open_book=False)
     assert encode(tok, ex, max_length=len(enc.input_ids) - 1) is None
-    # the chat template's BOS appears once
+    # BOS once, as the generation engine encodes a plain prompt
     assert enc.input_ids.count(tok.bos_token_id) == 1
 
 

@@ -20,7 +20,6 @@ def facts() -> list[TrainingExample]:
             example_id=f"f{i}",
             kind="instruction",
             question=f"What is the capital of {land}?",
-            target=capital,
             reference=capital,
         )
         for i, (land, capital) in enumerate(FACTS)
@@ -89,8 +88,11 @@ def test_lora_merge_for_export_matches_the_adapter(tiny_lm_dir: Path, tmp_path: 
 
 
 def test_defaults_follow_dataset_size() -> None:
-    assert default_config(SMALL_DATASET - 1).method == Method.freeze
-    assert default_config(SMALL_DATASET).method == Method.lora
+    small, large = default_config(SMALL_DATASET - 1), default_config(SMALL_DATASET)
+    # Always LoRA (the only method serving hot-swaps); small data gets a smaller adapter and more passes.
+    assert small.method == large.method == Method.lora
+    assert small.lora.rank < large.lora.rank and small.epochs > large.epochs
+    assert "gate_proj" not in small.lora.target_modules and "gate_proj" in large.lora.target_modules
     assert default_config(10, method=Method.prefix, steps=3).steps == 3
     hp = default_config(500).hyperparameters()
     assert hp["method"] == "lora" and "rank" in hp["lora"] and "freeze" not in hp

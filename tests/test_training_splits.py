@@ -6,7 +6,7 @@ from kaizen.training.splits import RegressionStore, Split, make_splits, split_of
 
 def examples(n: int, start: int = 0) -> list[TrainingExample]:
     return [
-        TrainingExample(example_id=f"e{i}", kind="instruction", question=f"q{i}", target="a", reference="a")
+        TrainingExample(example_id=f"e{i}", kind="instruction", question=f"q{i}", reference="a")
         for i in range(start, start + n)
     ]
 

@@ -243,7 +243,7 @@ class DemoRunner:
         apply_prefect_env(settings)
         from flows.retrain import retrain
 
-        overrides = {"max_steps": self.options.train_steps} if self.options.train_steps else None
+        overrides = {"steps": self.options.train_steps} if self.options.train_steps else None
         outcome = retrain(tenant=self.options.tenant, settings=settings, overrides=overrides)
         self.console.print(f"adapter {outcome.version}: {outcome.status} — {outcome.decision.reason}")
         return outcome

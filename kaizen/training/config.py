@@ -7,8 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Below this many training examples the seed's advice applies: for a small model or small data, train part of the
-# model (freeze the rest) rather than add LoRA matrices everywhere.
+# Below this many training examples the seed's small-data advice applies (fewer trainable parameters).
 SMALL_DATASET = 200
 
 
@@ -89,11 +88,18 @@ class TrainingConfig(BaseModel):
 def default_config(n_examples: int, **overrides: Any) -> TrainingConfig:
     """Sensible defaults for a dataset of ``n_examples`` training examples.
 
-    Small data trains the top layers only (fewer free parameters, less over-fitting, and no backward pass through
-    the frozen body, so steps are cheaper); larger data gets LoRA on attention and MLP.
+    LoRA in every case, because only LoRA adapters hot-swap per request in the serving engine (prefix tuning and
+    partial freezing change the forward pass or the base weights; choose them explicitly for offline use). What
+    the seed's small-data advice changes is LoRA's size: with little data a low rank on attention only (fewer free
+    parameters, less over-fitting) and more passes; with more data a higher rank on attention and MLP.
     """
     if n_examples < SMALL_DATASET:
-        base = TrainingConfig(method=Method.freeze, learning_rate=1e-4, epochs=4.0)
+        base = TrainingConfig(
+            method=Method.lora,
+            lora=LoraParams(rank=8, alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]),
+            learning_rate=1e-3,
+            epochs=6.0,
+        )
     else:
-        base = TrainingConfig(method=Method.lora, learning_rate=2e-4, epochs=2.0)
+        base = TrainingConfig(method=Method.lora, learning_rate=3e-4, epochs=3.0)
     return base.model_validate({**base.model_dump(), **overrides})

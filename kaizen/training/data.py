@@ -1,4 +1,4 @@
-"""Training examples: the instruction + RAFT mix, rendered with the model's chat template, loss on answers only."""
+"""Training examples: the instruction + RAFT mix, rendered as serving prompts (training/prompting.py), loss on answers only."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from kaizen.events import InstructionExample, RaftExample
+from kaizen.training.prompting import Source, answer_target, as_source, closed_book_prompt, open_book_prompt
 
 log = logging.getLogger(__name__)
 
@@ -17,15 +18,12 @@ IGNORE = -100
 ANSWER_MARK = "<ANSWER>:"
 QUOTE_OPEN = "##begin_quote##"
 QUOTE_CLOSE = "##end_quote##"
-# Used when a tokenizer ships without a chat template; it is Gemma's own format.
-_GEMMA_TURNS = "<start_of_turn>user\n{user}<end_of_turn>\n<start_of_turn>model\n"
-_END_OF_TURN = "<end_of_turn>"
 
 Kind = Literal["instruction", "raft"]
 
 
 class TrainingExample(BaseModel):
-    """One example, in both exam forms: open-book (with its context) and closed-book (the question alone)."""
+    """One example: closed-book (the question alone) and, with sources, open-book (the ``rag`` prompt)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -33,59 +31,52 @@ class TrainingExample(BaseModel):
     tenant: str = "default"
     kind: Kind
     question: str
-    context: str = Field("", description="Rendered documents or the instruction's context; empty = none.")
-    target: str = Field(description="What the model is trained to say.")
+    sources: list[Source] = Field(default_factory=list, description="RAFT documents, numbered as in serving.")
+    oracle_numbers: list[int] = Field(default_factory=list, description="Numbers of the oracle sources shown.")
     reference: str = Field(description="The short answer scored by exact match / F1.")
     oracle_texts: list[str] = Field(default_factory=list, description="RAFT: text of the oracle documents.")
 
-    def user_text(self, *, open_book: bool = True) -> str:
-        if open_book and self.context:
-            return f"{self.context}\n\n{self.question}"
-        return self.question
+    @property
+    def open_book(self) -> bool:
+        return bool(self.sources)
+
+    def prompt(self, *, open_book: bool) -> str:
+        if open_book and self.sources:
+            return open_book_prompt(self.question, self.sources)
+        return closed_book_prompt(self.question)
+
+    def target(self, *, open_book: bool) -> str:
+        """Open-book answers cite the oracle sources shown, as the rag strategy expects; closed-book ones do not."""
+        return answer_target(self.reference, self.oracle_numbers if open_book and self.sources else None)
 
 
 def from_instruction(example: InstructionExample) -> TrainingExample:
+    # Closed-book: the flywheel teaches the model the answers users confirmed or corrected.
     return TrainingExample(
         example_id=example.example_id,
         tenant=example.tenant,
         kind="instruction",
         question=example.instruction,
-        context=example.context,
-        target=example.output,
         reference=example.output,
     )
 
 
-def raft_target(example: RaftExample) -> str:
-    """RAFT's answer form: reasoning that quotes the oracle, then the final answer after a marker."""
-    if ANSWER_MARK in example.answer:
-        return example.answer
-    return f"{example.answer}\n{ANSWER_MARK} {example.final_answer}"
-
-
-def render_documents(example: RaftExample, max_doc_chars: int) -> str:
-    parts = []
-    for i, doc in enumerate(example.documents, start=1):
-        title = f" {doc.title}" if doc.title else ""
-        parts.append(f"[{i}]{title}\n{doc.text[:max_doc_chars]}")
-    return "Documents:\n" + "\n\n".join(parts)
-
-
-def from_raft(example: RaftExample, *, max_doc_chars: int = 1200) -> TrainingExample:
+def from_raft(example: RaftExample, *, max_doc_chars: int = 800) -> TrainingExample:
+    sources = [as_source(i, d.title, d.text, max_doc_chars) for i, d in enumerate(example.documents, start=1)]
     return TrainingExample(
         example_id=example.example_id,
         tenant=example.tenant,
         kind="raft",
         question=example.question,
-        context=render_documents(example, max_doc_chars) if example.documents else "",
-        target=raft_target(example),
+        sources=sources,
+        oracle_numbers=[i for i, d in enumerate(example.documents, start=1) if d.oracle],
         reference=example.final_answer,
         oracle_texts=[d.text for d in example.documents if d.oracle],
     )
 
 
 def to_training_examples(
-    examples: Iterable[InstructionExample | RaftExample | TrainingExample], *, max_doc_chars: int = 1200
+    examples: Iterable[InstructionExample | RaftExample | TrainingExample], *, max_doc_chars: int = 800
 ) -> list[TrainingExample]:
     """The mix, in a stable order; rejected instruction examples (thumbs down, no correction) are left out."""
     out: list[TrainingExample] = []
@@ -102,22 +93,6 @@ def to_training_examples(
     return sorted(out, key=lambda e: e.example_id)
 
 
-def render_prompt(tokenizer: object, user_text: str) -> str:
-    """The prompt up to where the model starts answering, as the model's chat template writes it."""
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(  # type: ignore[attr-defined]
-            [{"role": "user", "content": user_text}], tokenize=False, add_generation_prompt=True
-        )
-    bos = getattr(tokenizer, "bos_token", None) or ""
-    return bos + _GEMMA_TURNS.format(user=user_text)
-
-
-def end_of_turn(tokenizer: object) -> str:
-    """The token that closes the model's turn: trained after every answer so generation stops."""
-    vocab = tokenizer.get_vocab()  # type: ignore[attr-defined]
-    return _END_OF_TURN if _END_OF_TURN in vocab else tokenizer.eos_token  # type: ignore[attr-defined]
-
-
 class Encoded(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -126,12 +101,15 @@ class Encoded(BaseModel):
     labels: list[int]
 
 
-def encode(tokenizer: object, example: TrainingExample, *, max_length: int, open_book: bool = True) -> Encoded | None:
-    """Token ids and labels (answer tokens only); None when the example does not fit in ``max_length``."""
-    prompt = render_prompt(tokenizer, example.user_text(open_book=open_book))
-    # The rendered prompt already carries BOS: adding special tokens again would double it.
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]  # type: ignore[operator]
-    answer_ids = tokenizer(example.target + end_of_turn(tokenizer), add_special_tokens=False)["input_ids"]  # type: ignore[operator]
+def encode(tokenizer: object, example: TrainingExample, *, max_length: int) -> Encoded | None:
+    """Token ids and labels (answer tokens only); None when the example does not fit in ``max_length``.
+
+    RAFT examples train in their open-book form, instructions closed-book: the forms the serving strategies use.
+    """
+    open_book = example.open_book
+    # A plain-text prompt gets BOS from the tokenizer, as the generation engine encodes it.
+    prompt_ids = tokenizer(example.prompt(open_book=open_book))["input_ids"]  # type: ignore[operator]
+    answer_ids = tokenizer(example.target(open_book=open_book), add_special_tokens=False)["input_ids"]  # type: ignore[operator]
     ids = prompt_ids + answer_ids
     if len(ids) > max_length:
         return None

@@ -77,18 +77,3 @@ def snapshot_of(examples: Sequence[Example], *, tenant: str = "default") -> Data
     for ex in sorted(examples, key=lambda e: e.example_id):
         digest.update(ex.model_dump_json(exclude={"event_id", "created_at"}).encode())
     return DatasetSnapshot(version=f"mem-{digest.hexdigest()[:12]}", tenant=tenant, examples=list(examples))
-
-
-def latest_version_dir(root: Path, tenant: str = "default") -> Path:
-    """The newest version directory (one holding JSONL) under ``root/<tenant>`` or ``root``."""
-    root = Path(root)
-    candidates = [
-        d
-        for base in (root / tenant, root)
-        if base.is_dir()
-        for d in base.iterdir()
-        if d.is_dir() and not d.name.startswith(".") and any(d.rglob("*.jsonl"))
-    ]
-    if not candidates:
-        raise DatasetError(f"no dataset version under {root} for tenant {tenant!r}")
-    return max(candidates, key=lambda d: (d.stat().st_mtime, d.name))

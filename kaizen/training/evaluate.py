@@ -12,6 +12,7 @@ from torch import nn
 from kaizen.training import metrics as m
 from kaizen.training.data import TrainingExample
 from kaizen.training.generation import generate_answers
+from kaizen.training.prompting import parse_answer
 
 ExamMode = Literal["closed_book", "open_book"]
 SCORES = ("exact_match", "token_f1", "contains")
@@ -52,18 +53,20 @@ class EvalReport(BaseModel):
 def _exams(examples: Sequence[TrainingExample]) -> list[tuple[TrainingExample, ExamMode]]:
     """Every example closed-book; those with context also open-book (RAFT documents, instruction context)."""
     exams: list[tuple[TrainingExample, ExamMode]] = [(ex, "closed_book") for ex in examples]
-    exams += [(ex, "open_book") for ex in examples if ex.context]
+    exams += [(ex, "open_book") for ex in examples if ex.open_book]
     return exams
 
 
-def score(answer: str, example: TrainingExample, mode: ExamMode) -> dict[str, float]:
+def score(completion: str, example: TrainingExample, mode: ExamMode) -> dict[str, float]:
+    """Scores of the answer as serving would read it; open-book RAFT answers must also cite an oracle source."""
+    answer, cited = parse_answer(completion)
     scores = {
         "exact_match": m.exact_match(answer, example.reference),
         "token_f1": m.token_f1(answer, example.reference),
         "contains": m.contains_answer(answer, example.reference),
     }
-    if mode == "open_book" and example.kind == "raft" and example.oracle_texts:
-        scores["citation"] = m.cites_oracle(answer, example.oracle_texts)
+    if mode == "open_book" and example.kind == "raft" and example.oracle_numbers:
+        scores["citation"] = float(any(n in example.oracle_numbers for n in cited))
     return scores
 
 
@@ -76,8 +79,8 @@ def evaluate(
     batch_size: int = 8,
 ) -> EvalReport:
     exams = _exams(examples)
-    texts = [ex.user_text(open_book=mode == "open_book") for ex, mode in exams]
-    answers = generate_answers(model, tokenizer, texts, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    prompts = [ex.prompt(open_book=mode == "open_book") for ex, mode in exams]
+    answers = generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
     return EvalReport(
         predictions=[
             Prediction(

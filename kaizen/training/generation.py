@@ -1,4 +1,4 @@
-"""Batched greedy generation for evaluation, with the model's chat template."""
+"""Batched greedy generation for evaluation, over the same plain-text prompts serving uses."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from kaizen.training.data import end_of_turn, render_prompt
+from kaizen.training.prompting import cut_at_stop
 
 
 def stop_ids(tokenizer: object) -> list[int]:
-    ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer))}  # type: ignore[attr-defined]
+    ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<end_of_turn>")}  # type: ignore[attr-defined]
     return sorted(i for i in ids if isinstance(i, int) and i >= 0)
 
 
@@ -19,18 +19,17 @@ def stop_ids(tokenizer: object) -> list[int]:
 def generate_answers(
     model: nn.Module,
     tokenizer: object,
-    user_texts: Sequence[str],
+    prompts: Sequence[str],
     *,
     max_new_tokens: int = 48,
     batch_size: int = 8,
 ) -> list[str]:
-    """Greedy answers, one per user turn, in order."""
+    """Greedy completions, one per prompt, in order, cut where serving would stop."""
     model.eval()
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0  # type: ignore[attr-defined]
     answers: list[str] = []
-    for start in range(0, len(user_texts), batch_size):
-        prompts = [render_prompt(tokenizer, text) for text in user_texts[start : start + batch_size]]
-        rows = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]  # type: ignore[operator]
+    for start in range(0, len(prompts), batch_size):
+        rows = [tokenizer(p)["input_ids"] for p in prompts[start : start + batch_size]]  # type: ignore[operator]
         width = max(len(r) for r in rows)
         ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
@@ -47,4 +46,4 @@ def generate_answers(
         )
         new = out[:, width:]
         answers.extend(tokenizer.batch_decode(new, skip_special_tokens=True))  # type: ignore[attr-defined]
-    return [a.strip() for a in answers]
+    return [cut_at_stop(a) for a in answers]

@@ -12,7 +12,6 @@ from pathlib import Path
 import torch
 
 from kaizen.llm.types import ChatMessage, Completion, GenerationError, Prompt
-from kaizen.training.data import render_prompt
 from kaizen.training.generation import stop_ids
 from kaizen.training.models import load_model, load_tokenizer
 
@@ -27,8 +26,8 @@ class LocalLLM:
         if isinstance(prompt, str):
             bos = self.tokenizer.bos_token or ""
             return prompt if prompt.startswith(bos) else bos + prompt
-        users = [m.content for m in prompt if isinstance(m, ChatMessage) and m.role != "assistant"]
-        return render_prompt(self.tokenizer, "\n\n".join(users))
+        messages = [{"role": m.role, "content": m.content} for m in prompt if isinstance(m, ChatMessage)]
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def complete(self, prompt: Prompt, *, max_new_tokens: int = 128, stop: list[str] | None = None) -> Completion:
         text = self._text(prompt)
