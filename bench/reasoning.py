@@ -173,34 +173,19 @@ def summarise(outcomes: list[Outcome], wall_s: float) -> dict[str, Any]:
     }
 
 
-async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
-
-    torch.set_num_threads(args.threads)
-    questions = pick_questions(args.questions, args.seed)
-    with tempfile.TemporaryDirectory(prefix="kaizen-bench-reasoning-") as tmp:
-        base = Settings()
-        settings = base.with_overrides(
-            data_dir=Path(tmp), models_dir=base.resolved_models_dir, vector_store_url="", registry_url=""
-        )
-        kbs, ingest_s = ingest_demo(settings)
-        async with AsyncExitStack() as stack:
-            llm = await open_llm(settings, stack)
-            deps = build_deps(settings, llm)
-            results: dict[str, Any] = {}
-            outcomes: dict[str, list[Outcome]] = {}
-            for strategy in args.strategies:
-                started = time.perf_counter()
-                outcomes[strategy] = await run_strategy(
-                    strategy, questions, deps, kbs, args.concurrency, args.max_new_tokens
-                )
-                results[strategy] = summarise(outcomes[strategy], time.perf_counter() - started)
-                print(f"{strategy:>16}: accuracy {results[strategy]['accuracy']:.2f}, "
-                      f"p50 {results[strategy]['latency_ms_p50']:.0f} ms", flush=True)  # fmt: skip
+def build_report(
+    args: argparse.Namespace,
+    questions: list[DemoQuestion],
+    kbs: list[str],
+    ingest_s: float,
+    results: dict[str, Any],
+    outcomes: dict[str, list[Outcome]],
+) -> dict[str, Any]:
     baseline = results.get("direct", {}).get("accuracy")
     latency_base = results.get("direct", {}).get("latency_ms_mean")
     return {
         "benchmark": "reasoning",
+        "complete": len(results) == len(args.strategies),
         "questions": len(questions),
         "question_kinds": dict(Counter(q.kind for q in questions)),
         "knowledge_bases": kbs,
@@ -220,9 +205,43 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    questions = pick_questions(args.questions, args.seed)
+    results: dict[str, Any] = {}
+    outcomes: dict[str, list[Outcome]] = {}
+    with tempfile.TemporaryDirectory(prefix="kaizen-bench-reasoning-") as tmp:
+        base = Settings()
+        settings = base.with_overrides(
+            data_dir=Path(tmp), models_dir=base.resolved_models_dir, vector_store_url="", registry_url=""
+        )
+        kbs, ingest_s = ingest_demo(settings)
+        async with AsyncExitStack() as stack:
+            llm = await open_llm(settings, stack)
+            deps = build_deps(settings, llm)
+            for strategy in args.strategies:
+                started = time.perf_counter()
+                outcomes[strategy] = await run_strategy(
+                    strategy, questions, deps, kbs, args.concurrency, args.max_new_tokens
+                )
+                results[strategy] = summarise(outcomes[strategy], time.perf_counter() - started)
+                print(f"{strategy:>16}: accuracy {results[strategy]['accuracy']:.2f}, "
+                      f"p50 {results[strategy]['latency_ms_p50']:.0f} ms", flush=True)  # fmt: skip
+                # Written after every strategy: a long run cut short still leaves what it measured.
+                write_report(args.out, build_report(args, questions, kbs, ingest_s, results, outcomes))
+    return build_report(args, questions, kbs, ingest_s, results, outcomes)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="20 questions (a few minutes on 2 CPU cores)")
+    parser.add_argument("--quick", action="store_true", help="20 questions")
     parser.add_argument("--questions", type=int, default=60)
     parser.add_argument("--strategies", default=",".join(ALL_STRATEGIES), help="comma-separated; also self_consistency")
     parser.add_argument("--concurrency", type=int, default=4)
@@ -242,9 +261,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    report = asyncio.run(main_async(args))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    write_report(args.out, asyncio.run(main_async(args)))
     print(f"wrote {args.out}")
     return 0
 
