@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import torch
+from transformers import AutoModelForCausalLM
 
 from kaizen.config import Settings
 from kaizen.llm.adapters import AdapterManager
@@ -88,7 +89,6 @@ async def overhead(engine: GenerationEngine, lm: LoadedModel, tokens: int, repea
 
 def make_adapters(model_dir: Path, registry: AdapterRegistry, work: Path, count: int) -> list[str]:
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
 
     base = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
     config = LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
@@ -150,12 +150,36 @@ async def swaps(engine: GenerationEngine, manager: AdapterManager, versions: lis
     }
 
 
+def dtype_prefill(model_dir: Path, quick: bool) -> dict:
+    """Prefill and one decode step per dtype, side by side: the reason float32 is the CPU default."""
+    rows, width = (2, 256) if quick else (4, 600)
+    ids = torch.randint(10, 1000, (rows, width))
+    out: dict = {"batch": rows, "prompt_tokens": width}
+    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype).eval()
+        with torch.inference_mode():
+            model(ids[:, :16], logits_to_keep=1)  # warm-up
+            start = time.perf_counter()
+            cache = model(ids, use_cache=True, logits_to_keep=1).past_key_values
+            prefill = time.perf_counter() - start
+            start = time.perf_counter()
+            model(ids[:, :1], past_key_values=cache, use_cache=True, logits_to_keep=1)
+            step = time.perf_counter() - start
+        out[name] = {"prefill_tokens_per_s": round(rows * width / prefill, 1), "decode_step_ms": round(step * 1e3, 1)}
+        del model
+    out["float32_prefill_speedup"] = round(
+        out["float32"]["prefill_tokens_per_s"] / out["bfloat16"]["prefill_tokens_per_s"], 2
+    )
+    return out
+
+
 async def run(quick: bool) -> dict:
     settings = Settings(torch_threads=1)
     model_dir = resolve_base_model(settings)
     lm = load_model(model_dir, settings.model_dtype, settings.torch_threads)
     tokens = 16 if quick else 64
     results: dict = {"model": model_dir.name, "dtype": settings.model_dtype, "new_tokens": tokens, "quick": quick}
+    results["dtype_prefill"] = dtype_prefill(model_dir, quick)
     with GenerationEngine(lm, max_batch_size=8, batch_window_ms=settings.batch_window_ms) as engine:
         results["batching"] = await batching(engine, tokens)
         results["overhead"] = await overhead(engine, lm, tokens, 2 if quick else 5)

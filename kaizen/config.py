@@ -75,7 +75,9 @@ class Settings(BaseSettings):
     )
     torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = library default.")
     model_dtype: Literal["bfloat16", "float32"] = Field(
-        "bfloat16", description="dtype the generation engine computes in (bf16 is ~2x faster on CPU)."
+        "float32",
+        description="dtype the engine computes in. float32 unless the CPU/GPU has native bf16: without it "
+        "(AVX2-only CPUs) bf16 prefill measured 4x slower (bench/llm.py reports both).",
     )
     max_batch_size: int = Field(8, ge=1)
     batch_window_ms: float = Field(10.0, ge=0)
