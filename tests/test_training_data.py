@@ -18,7 +18,6 @@ from kaizen.training.data import (
 from kaizen.training.dataset_source import DatasetError, read_dataset_dir, snapshot_of
 from kaizen.training.prompting import closed_book_prompt
 from kaizen.training.trainer import answer_loss
-from tests.fixtures.training import tiny_lm_dir  # noqa: F401
 
 
 def instruction(i: int, *, accepted: bool = True, context: str = "") -> InstructionExample:
@@ -68,7 +67,7 @@ def test_mix_converts_both_kinds_and_skips_rejected() -> None:
         to_training_examples(["not an example"])  # type: ignore[list-item]
 
 
-def test_labels_cover_only_the_answer(tiny_lm_dir: Path) -> None:  # noqa: F811
+def test_labels_cover_only_the_answer(tiny_lm_dir: Path) -> None:
     tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
     ex = to_training_examples([instruction(3)])[0]
     enc = encode(tok, ex, max_length=512)
@@ -83,7 +82,7 @@ def test_labels_cover_only_the_answer(tiny_lm_dir: Path) -> None:  # noqa: F811
     assert enc.input_ids.count(tok.bos_token_id) == 1
 
 
-def test_tail_logits_give_the_same_loss_as_full_logits(tiny_lm_dir: Path) -> None:  # noqa: F811
+def test_tail_logits_give_the_same_loss_as_full_logits(tiny_lm_dir: Path) -> None:
     tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_lm_dir).eval()
     items = [encode(tok, e, max_length=512) for e in to_training_examples([instruction(1), raft(2)])]

@@ -9,7 +9,6 @@ from kaizen.training.config import SMALL_DATASET, Method, TrainingConfig, defaul
 from kaizen.training.data import TrainingExample
 from kaizen.training.evaluate import evaluate
 from kaizen.training.trainer import TrainingError, train
-from tests.fixtures.training import tiny_lm_dir  # noqa: F401
 
 FACTS = [("Zorbia", "Quellmoor"), ("Vandria", "Ostrelle"), ("Plimbo", "Karsk"), ("Eldune", "Tamsin")]
 
@@ -32,7 +31,7 @@ def load(model_dir: Path) -> torch.nn.Module:
 
 
 @pytest.mark.parametrize("method", list(Method))
-def test_each_method_learns_and_roundtrips(method: Method, tiny_lm_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_each_method_learns_and_roundtrips(method: Method, tiny_lm_dir: Path, tmp_path: Path) -> None:
     tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
     config = TrainingConfig(method=method, steps=12, learning_rate=1e-2, batch_size=2)
     model = adapters.attach(load(tiny_lm_dir), config)
@@ -49,7 +48,7 @@ def test_each_method_learns_and_roundtrips(method: Method, tiny_lm_dir: Path, tm
         assert torch.allclose(model(**batch).logits, reloaded(**batch).logits, atol=1e-5)
 
 
-def test_freeze_trains_only_the_top_layers(tiny_lm_dir: Path) -> None:  # noqa: F811
+def test_freeze_trains_only_the_top_layers(tiny_lm_dir: Path) -> None:
     model = freeze.attach(load(tiny_lm_dir), TrainingConfig(method=Method.freeze).freeze)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     n_layers = len(freeze.decoder_layers(model))
@@ -61,7 +60,7 @@ def test_freeze_trains_only_the_top_layers(tiny_lm_dir: Path) -> None:  # noqa: 
         freeze.attach(load(tiny_lm_dir), TrainingConfig(method=Method.freeze, freeze={"trainable_layers": 99}).freeze)
 
 
-def test_training_makes_the_model_answer(tiny_lm_dir: Path) -> None:  # noqa: F811
+def test_training_makes_the_model_answer(tiny_lm_dir: Path) -> None:
     """The real loop on the tiny model: greedy answers go from wrong to exactly right."""
     tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
     config = TrainingConfig(method=Method.freeze, steps=60, learning_rate=5e-3, batch_size=4)
@@ -73,7 +72,7 @@ def test_training_makes_the_model_answer(tiny_lm_dir: Path) -> None:  # noqa: F8
     assert after["exact_match"] == 1.0
 
 
-def test_lora_merge_for_export_matches_the_adapter(tiny_lm_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_lora_merge_for_export_matches_the_adapter(tiny_lm_dir: Path, tmp_path: Path) -> None:
     tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
     config = TrainingConfig(method=Method.lora, steps=5, learning_rate=1e-2, lora={"dropout": 0.0})
     model = adapters.attach(load(tiny_lm_dir), config)
@@ -98,7 +97,7 @@ def test_defaults_follow_dataset_size() -> None:
     assert hp["method"] == "lora" and "rank" in hp["lora"] and "freeze" not in hp
 
 
-def test_training_refuses_what_it_cannot_do(tiny_lm_dir: Path) -> None:  # noqa: F811
+def test_training_refuses_what_it_cannot_do(tiny_lm_dir: Path) -> None:
     tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
     with pytest.raises(TrainingError, match="max_length"):
         train(

@@ -58,12 +58,18 @@ def demo(
     from kaizen.demo.plan import DemoOptions
     from kaizen.demo.runner import DemoError, DemoRunner
     from kaizen.platform import PlatformError
+    from kaizen.platform.signals import termination_interrupts
 
     changes = {k: v for k, v in {"cycles": cycles, "questions": questions, "heldout": heldout}.items() if v}
     options = DemoOptions.fast_defaults(**changes) if fast else DemoOptions(**changes)
     settings = get_settings()
     try:
-        report = DemoRunner(settings, options, console=console).run(output or settings.data_dir / "demo")
+        # SIGTERM/SIGHUP stop the demo like Ctrl-C: the platform's children are stopped, nothing is left running.
+        with termination_interrupts():
+            report = DemoRunner(settings, options, console=console).run(output or settings.data_dir / "demo")
+    except KeyboardInterrupt:
+        console.print("demo interrupted; the platform was stopped.")
+        raise typer.Exit(130) from None
     except (DemoError, PlatformError) as exc:
         console.print(Panel(Text(str(exc)), title="demo failed", border_style="red"))
         raise typer.Exit(1) from exc

@@ -9,8 +9,20 @@ from pydantic import BaseModel, Field
 from kaizen.demo.domain import DemoQuestion, load_questions
 from kaizen.events import Mode
 
-# Simulated users spread over the modes; retrieval modes dominate as they would in a knowledge-base app.
-STREAM_MODES: tuple[Mode, ...] = (Mode.rag, Mode.direct, Mode.cot, Mode.rag, Mode.chain, Mode.auto, Mode.agent)
+# Simulated users spread over the modes; retrieval and direct questions dominate as they would in a knowledge-base
+# app, and the multi-call modes (chain, agent: 4-8 model calls each) are the rarer, harder questions.
+STREAM_MODES: tuple[Mode, ...] = (
+    Mode.rag,
+    Mode.direct,
+    Mode.cot,
+    Mode.rag,
+    Mode.auto,
+    Mode.direct,
+    Mode.chain,
+    Mode.rag,
+    Mode.direct,
+    Mode.agent,
+)
 
 
 class DemoOptions(BaseModel):
@@ -24,7 +36,7 @@ class DemoOptions(BaseModel):
 
     @classmethod
     def fast_defaults(cls, **changes: object) -> DemoOptions:
-        return cls(**({"cycles": 1, "questions": 48, "heldout": 24, "fast": True} | changes))
+        return cls(**({"cycles": 1, "questions": 30, "heldout": 16, "fast": True} | changes))
 
 
 def _order(key: str) -> str:

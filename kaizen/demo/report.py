@@ -25,6 +25,18 @@ class Score(BaseModel):
         self.total += 1
 
 
+class AnswerRecord(BaseModel):
+    """One held-out answer, kept so every accuracy in the report can be recomputed from what serving said."""
+
+    question_id: str
+    mode: str
+    expected: str
+    answer: str
+    correct: bool
+    adapter_version: str | None = None
+    response_id: str
+
+
 class CycleReport(BaseModel):
     """Cycle 0 is the base model before any training."""
 
@@ -43,6 +55,7 @@ class CycleReport(BaseModel):
     heldout_adapter_versions: list[str | None] = Field(
         default_factory=list, description="Adapter versions named by the held-out responses of this cycle."
     )
+    heldout_answers: list[AnswerRecord] = Field(default_factory=list)
     stage_seconds: dict[str, float] = Field(default_factory=dict)
 
 

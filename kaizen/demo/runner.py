@@ -18,6 +18,9 @@ from kaizen.demo.report import CycleReport, DemoReport, Score, mode_table, summa
 from kaizen.demo.users import Exchange, SimulatedUsers
 from kaizen.events import DocumentEvent, Mode
 from kaizen.platform import Platform
+from kaizen.platform.parts import ALL_PARTS, FLOWS
+from kaizen.platform.status import status_line
+from kaizen.platform.supervisor import PartStatus
 from kaizen.registry import AdapterRegistry
 from kaizen.retrieval.factory import make_store
 from kaizen.streaming.producer import EventProducer
@@ -73,8 +76,10 @@ class DemoRunner:
 
             resolve_base_model(self.settings)
         with self.stage("start the platform"):
+            # The demo triggers retraining itself, once per cycle, through the Prefect server; the served
+            # deployments (interval and new-data triggers) would start competing runs.
             platform = Platform(self.settings, on_change=self._show_part)
-            platform.start()
+            platform.start([part for part in ALL_PARTS if part != FLOWS])
         try:
             self.report.prefect_dashboard = platform.prefect_dashboard_url or ""
             settings = platform.child_settings
@@ -98,8 +103,8 @@ class DemoRunner:
         self.console.print(f"report: {json_path}\nchart:  {png_path}")
         return self.report
 
-    def _show_part(self, status: object) -> None:
-        self.console.log(status)
+    def _show_part(self, status: PartStatus) -> None:
+        self.console.log(status_line(status))
 
     def _users(self, settings: Settings) -> SimulatedUsers:
         return SimulatedUsers(
@@ -172,9 +177,8 @@ class DemoRunner:
                 score = report.closed_book if mode == Mode.direct else report.open_book
                 for exchange in exchanges:
                     score.add(exchange.correct)
-                report.heldout_adapter_versions = sorted(
-                    {e.response.adapter_version for e in exchanges if e.response}, key=str
-                )
+                    report.heldout_answers.append(exchange.record())
+        report.heldout_adapter_versions = sorted({a.adapter_version for a in report.heldout_answers}, key=str)
         self.console.print(
             f"held-out after {'base model' if cycle == 0 else f'cycle {cycle}'}: "
             f"closed-book {report.closed_book.accuracy:.0%}, open-book {report.open_book.accuracy:.0%}"

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from kaizen.config import Settings
 from kaizen.demo.domain import DemoQuestion
+from kaizen.demo.report import AnswerRecord
 from kaizen.events import Feedback, InteractionRequest, InteractionResponse, Mode, RequestOptions, Thumbs
 from kaizen.streaming.consumer import EventReader
 from kaizen.streaming.producer import EventProducer
@@ -35,6 +36,19 @@ class Exchange(BaseModel):
     question: DemoQuestion
     request: InteractionRequest
     response: InteractionResponse | None = None
+
+    def record(self) -> AnswerRecord:
+        if self.response is None:
+            raise ValueError(f"no response to {self.question.question_id}")
+        return AnswerRecord(
+            question_id=self.question.question_id,
+            mode=self.request.mode.value,
+            expected=self.question.answer,
+            answer=self.response.answer,
+            correct=self.correct,
+            adapter_version=self.response.adapter_version,
+            response_id=str(self.response.response_id),
+        )
 
     @property
     def correct(self) -> bool:
@@ -74,7 +88,8 @@ class SimulatedUsers:
             question=text,
             mode=mode,
             knowledge_bases=self.knowledge_bases,
-            options=RequestOptions(max_new_tokens=self.max_new_tokens, temperature=0.0),
+            # Three chunks keep a RAG prompt near 600 tokens: prefill dominates latency on a CPU.
+            options=RequestOptions(max_new_tokens=self.max_new_tokens, temperature=0.0, top_k=3),
         )
 
     def ask(

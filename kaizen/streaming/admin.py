@@ -19,9 +19,7 @@ def bootstrap_servers(settings: Settings) -> list[str]:
     return [s.strip() for s in settings.kafka_bootstrap.split(",") if s.strip()]
 
 
-def wait_for_admin(
-    bootstrap: str, *, timeout: float = 30.0, alive: Callable[[], bool] = lambda: True
-) -> None:
+def wait_for_admin(bootstrap: str, *, timeout: float = 30.0, alive: Callable[[], bool] = lambda: True) -> None:
     """Wait until the broker answers an admin request, not merely accepts TCP."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None

@@ -52,9 +52,7 @@ def decode(raw: bytes | str | None, model: type[E], *, max_text_chars: int | Non
     if not isinstance(data, dict):
         raise InvalidEvent(f"expected a JSON object, got {type(data).__name__}", "shape")
     if max_text_chars is not None and (longest := _longest_text(data)) > max_text_chars:
-        raise InvalidEvent(
-            f"text field of {longest} chars exceeds the limit of {max_text_chars}", "oversized"
-        )
+        raise InvalidEvent(f"text field of {longest} chars exceeds the limit of {max_text_chars}", "oversized")
     version = data.get("schema_version")
     if version is not None and version != 1:
         raise InvalidEvent(f"unsupported schema_version {version!r} (this service reads 1)", "schema_version")

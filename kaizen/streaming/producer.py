@@ -61,9 +61,7 @@ class AsyncEventProducer:
     """asyncio producer for services that are not Faust agents (the gateway)."""
 
     def __init__(self, settings: Settings) -> None:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers(settings), acks="all", linger_ms=2
-        )
+        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(settings), acks="all", linger_ms=2)
 
     async def start(self) -> None:
         await self._producer.start()

@@ -1,4 +1,4 @@
-"""Training examples: the instruction + RAFT mix, rendered as serving prompts (training/prompting.py), loss on answers only."""
+"""Training examples: the instruction + RAFT mix, rendered as the serving prompts, loss on answers only."""
 
 from __future__ import annotations
 
