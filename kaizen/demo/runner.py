@@ -213,7 +213,7 @@ class DemoRunner:
         report.stream_by_mode = by_mode
         report.feedback_sent = len(sent)
         report.promoted = outcome.event is not None
-        report.gate_reason = outcome.decision.reason
+        report.gate_reason = "; ".join(outcome.decision.reasons)
         registry = AdapterRegistry(settings.registry_dir)
         promoted = registry.promoted(self.options.tenant)
         report.adapter_version = promoted.version if promoted else None
@@ -249,7 +249,8 @@ class DemoRunner:
 
         overrides = {"steps": self.options.train_steps} if self.options.train_steps else None
         outcome = retrain(tenant=self.options.tenant, settings=settings, overrides=overrides)
-        self.console.print(f"adapter {outcome.version}: {outcome.status} — {outcome.decision.reason}")
+        reasons = "; ".join(outcome.decision.reasons)
+        self.console.print(f"adapter {outcome.version}: {outcome.status} — {reasons}")
         return outcome
 
     def _wait_swap(self, settings: Settings, version: str, timeout: float = 180) -> None:
