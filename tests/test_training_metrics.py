@@ -22,8 +22,8 @@ def test_citation_must_quote_the_oracle() -> None:
     assert m.quotes("##begin_quote## ##end_quote##") == []
 
 
-def scores(f1: float) -> dict[str, float]:
-    return {"token_f1": f1, "n": 10.0}
+def scores(f1: float, n: float = 10.0) -> dict[str, float]:
+    return {"token_f1": f1, "n": n}
 
 
 def test_gate_refuses_a_worse_adapter() -> None:
@@ -51,7 +51,7 @@ def test_gate_needs_the_margin_and_no_regression() -> None:
         policy,
         candidate_heldout=scores(0.9),
         baseline_heldout=scores(0.55),
-        candidate_regression=scores(0.4),
+        candidate_regression=scores(0.2),
         baseline_regression=scores(0.5),
     )
     assert not regressed.passed and "fell" in regressed.reasons[1]
@@ -63,6 +63,27 @@ def test_gate_needs_the_margin_and_no_regression() -> None:
         baseline_regression=scores(0.5),
     )
     assert passed.passed
+
+
+def test_regression_allowance_shrinks_with_the_regression_set() -> None:
+    """A 0.1 drop on 10 examples is within noise (0.5/sqrt(10) = 0.16); on 400 examples (0.025) it is not."""
+    policy = GatePolicy(margin=0.05)
+    small = decide(
+        policy,
+        candidate_heldout=scores(0.9),
+        baseline_heldout=scores(0.5),
+        candidate_regression=scores(0.4, n=10),
+        baseline_regression=scores(0.5, n=10),
+    )
+    large = decide(
+        policy,
+        candidate_heldout=scores(0.9),
+        baseline_heldout=scores(0.5),
+        candidate_regression=scores(0.4, n=400),
+        baseline_regression=scores(0.5, n=400),
+    )
+    assert small.passed
+    assert not large.passed and "n=400" in large.reasons[1]
 
 
 def test_gate_refuses_without_heldout() -> None:

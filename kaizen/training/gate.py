@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pydantic import BaseModel, Field
 
 
@@ -46,13 +48,17 @@ def decide(
         reasons.append(f"held-out {policy.metric} {cand:.3f} < {base:.3f} + margin {policy.margin}")
     cand_reg = candidate_regression.get(policy.metric)
     base_reg = baseline_regression.get(policy.metric)
+    # A small regression set is noisy: a drop within the standard error of its mean (at most 0.5/sqrt(n) for
+    # scores in [0, 1]) is not evidence of a regression. Large sets make the allowance small.
+    n = candidate_regression.get("n", 0.0)
+    allowed = policy.regression_tolerance + (0.5 / math.sqrt(n) if n else 0.0)
     if cand_reg is None or base_reg is None:
         reasons.append("regression set empty: nothing to regress on")
-    elif cand_reg + policy.regression_tolerance < base_reg:
+    elif cand_reg + allowed < base_reg:
         passed = False
         reasons.append(
             f"regression {policy.metric} fell {base_reg:.3f} -> {cand_reg:.3f} "
-            f"(tolerance {policy.regression_tolerance})"
+            f"(allowed {allowed:.3f}: tolerance {policy.regression_tolerance} + noise at n={n:.0f})"
         )
     else:
         reasons.append(f"regression {policy.metric} {cand_reg:.3f} vs {base_reg:.3f}: no regression")
