@@ -99,7 +99,7 @@ def test_cli_model_prepare_and_info(base_model_dir: Path, monkeypatch: pytest.Mo
     assert prepared.exit_code == 0 and "already prepared" in prepared.output
     info = CliRunner().invoke(app, ["info"], terminal_width=200)
     assert info.exit_code == 0, info.output
-    assert "268,098,176" in info.output and "262,144" in info.output and "bfloat16" in info.output
+    assert "268,098,176" in info.output and "262,144" in info.output and settings.model_dtype in info.output
     assert fingerprint_of(base_model_dir) in info.output
 
 
