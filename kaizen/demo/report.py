@@ -149,7 +149,7 @@ def summary_table(report: DemoReport) -> Table:
             str(cycle.instruction_examples),
             str(cycle.raft_examples),
             str(cycle.pii_removed),
-            ("promoted" if cycle.promoted else cycle.gate_reason or "-") if cycle.cycle else "-",
+            ("promoted" if cycle.promoted else "refused") if cycle.cycle else "-",
             f"{sum(cycle.stage_seconds.values()):.0f}",
         )
     return table
