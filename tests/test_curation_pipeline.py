@@ -203,6 +203,12 @@ class FakeKb:
     def get_chunks(self, *, tenant: str, knowledge_base: str, chunk_ids: list[str]) -> list[Chunk]:
         return [self.chunks[c] for c in chunk_ids if c in self.chunks]
 
+    def document_chunks(self, *, tenant: str, knowledge_base: str, document_id: str) -> list[Chunk]:
+        return [c for c in self.chunks.values() if c.document_id == document_id]
+
+    def knowledge_bases(self, *, tenant: str) -> list[str]:
+        return ["kb"]
+
     def random_chunks(
         self, *, tenant: str, knowledge_base: str, n: int, exclude: set[str] | None = None, seed: int = 0
     ) -> list[Chunk]:
@@ -238,6 +244,24 @@ def test_raft_oracle_named_by_the_user_and_left_out_with_probability() -> None:
     assert raft is not None and not raft.oracle_included
     assert "food#0" not in {d.chunk_id for d in raft.documents} and len(raft.documents) == 2
     assert f"{BEGIN_QUOTE}Brie is a cheese.{END_QUOTE}" in raft.answer  # the answer still quotes the oracle
+
+
+def test_raft_oracle_named_by_the_user_is_found_even_when_the_response_never_saw_it() -> None:
+    kb = FakeKb()
+    curator = Curator(CuratorConfig(raft=RaftConfig(oracle_probability=1.0, distractors=2)), lookup=kb)
+    closed_book = response(question="Where is Berlin?", answer="In France.", cited=False)
+    curator.add_response(closed_book)
+    fb = feedback(closed_book, thumbs=Thumbs.down, correction="Germany", source_document_ids=["geo"])
+    raft = curator.add_feedback(fb).raft
+    assert raft is not None
+    # Of the named document's chunks, the one holding the corrected answer is the oracle.
+    assert [d.chunk_id for d in raft.documents if d.oracle] == ["geo#1"]
+    assert f"{BEGIN_QUOTE}Berlin is in Germany.{END_QUOTE}" in raft.answer
+    unknown = response(question="Where is Rome?", answer="Spain.", cited=False)
+    curator.add_response(unknown)
+    missing = feedback(unknown, thumbs=Thumbs.down, correction="Italy", source_document_ids=["no-such-doc"])
+    result = curator.add_feedback(missing)
+    assert result.raft is None and result.instruction is not None  # the correction still teaches
 
 
 def test_raft_falls_back_to_citation_quotes_without_a_chunk_store() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from kaizen.curation.pipeline import Curator, CuratorConfig
-from kaizen.curation.raft import BEGIN_QUOTE, DistractorSource, RaftConfig
+from kaizen.curation.raft import BEGIN_QUOTE, END_QUOTE, ChunkLookup, DistractorSource, RaftConfig
 from kaizen.events import Citation, Feedback, InteractionResponse, Thumbs
 from kaizen.retrieval.lancedb_store import LanceDBStore
 from kaizen.retrieval.types import Chunk
@@ -73,3 +73,32 @@ def test_distractors_come_from_the_knowledge_base(tmp_path: Path) -> None:
     again = Curator(config, distractor_source=store)
     again.add_response(resp)
     assert again.add_feedback(fb).raft == raft
+
+
+def test_a_named_document_is_read_from_the_knowledge_base(tmp_path: Path) -> None:
+    store = _store(tmp_path / "lancedb")
+    assert isinstance(store, ChunkLookup)
+    config = CuratorConfig(raft=RaftConfig(oracle_probability=1.0, distractors=2))
+    curator = Curator(config, lookup=store, distractor_source=store)
+    request_id = uuid.uuid4()
+    closed_book = InteractionResponse(
+        tenant="acme",
+        request_id=request_id,
+        response_id=InteractionResponse.response_id_for(request_id),
+        question="Where is Comte made?",
+        answer="In Normandy.",
+        strategy="direct",
+    )
+    curator.add_response(closed_book)
+    fb = Feedback(
+        tenant="acme",
+        response_id=closed_book.response_id,
+        thumbs=Thumbs.down,
+        correction="the Jura mountains",
+        source_document_ids=["cheese"],
+    )
+    raft = curator.add_feedback(fb).raft
+    assert raft is not None and raft.knowledge_base == "facts"
+    assert [(d.chunk_id, d.text) for d in raft.documents if d.oracle] == [("cheese#1", DOCS["cheese"][1])]
+    assert len([d for d in raft.documents if not d.oracle]) == 2
+    assert f"{BEGIN_QUOTE}{DOCS['cheese'][1]}{END_QUOTE}" in raft.answer

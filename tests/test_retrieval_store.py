@@ -162,6 +162,25 @@ def test_random_chunks_are_reproducible_and_exclude(vector_store: VectorStore, k
     assert rest[0].text in TOOLS and rest[0].title == "Title of tools"
 
 
+def test_chunks_by_id_and_by_document(vector_store: VectorStore, kb_name: str) -> None:
+    _put(vector_store, kb_name, "fruit", FRUIT)
+    _put(vector_store, kb_name, "fruit", ["someone else's fruit"], tenant="acme", content_hash="a")
+    _put(vector_store, kb_name, "tools", TOOLS)
+    got = vector_store.get_chunks(
+        tenant="default", knowledge_base=kb_name, chunk_ids=["tools#1", "nope#0", "fruit#2", "tools#1"]
+    )
+    assert [c.chunk_id for c in got] == ["tools#1", "fruit#2"]  # asked order, unknown ids left out, no repeats
+    assert got[1].text == FRUIT[2]
+    assert vector_store.get_chunks(tenant="default", knowledge_base=kb_name, chunk_ids=[]) == []
+    fruit = vector_store.document_chunks(tenant="default", knowledge_base=kb_name, document_id="fruit")
+    assert [c.text for c in fruit] == FRUIT  # in position order, the default tenant's only
+    theirs = vector_store.document_chunks(tenant="acme", knowledge_base=kb_name, document_id="fruit")
+    assert [c.text for c in theirs] == ["someone else's fruit"]
+    assert vector_store.document_chunks(tenant="default", knowledge_base=kb_name, document_id="nope") == []
+    with pytest.raises(KnowledgeBaseNotFound):
+        vector_store.document_chunks(tenant="default", knowledge_base="kb-never-made", document_id="fruit")
+
+
 def test_bad_input_is_rejected_and_loses_nothing(vector_store: VectorStore, kb_name: str) -> None:
     _put(vector_store, kb_name, "fruit", FRUIT)
     chunks, vectors = make_chunks(TOOLS, document_id="tools", knowledge_base=kb_name)

@@ -35,9 +35,13 @@ class RaftConfig(BaseModel):
 
 @runtime_checkable
 class ChunkLookup(Protocol):
-    """chunk_id -> Chunk, for the texts of retrieved chunks (a retrieval store can implement it)."""
+    """Chunk texts by id and by document (the retrieval VectorStore has these methods)."""
 
     def get_chunks(self, *, tenant: str, knowledge_base: str, chunk_ids: Sequence[str]) -> list[Chunk]: ...
+
+    def document_chunks(self, *, tenant: str, knowledge_base: str, document_id: str) -> list[Chunk]: ...
+
+    def knowledge_bases(self, *, tenant: str) -> list[str]: ...
 
 
 @runtime_checkable
@@ -72,6 +76,16 @@ def pick_quote(text: str, answer: str, preferred: str = "") -> str:
         return text.strip()
     wanted = {w.casefold() for w in _WORDS.findall(answer)}
     return max(sentences, key=lambda s: len(wanted & {w.casefold() for w in _WORDS.findall(s)}))
+
+
+def answering_chunks(chunks: Sequence[Chunk], answer: str) -> list[Chunk]:
+    """The chunks of a named document that hold the answer; else the one sharing most words with it."""
+    wanted = " ".join(_WORDS.findall(answer.casefold()))
+    holding = [c for c in chunks if wanted and wanted in " ".join(_WORDS.findall(c.text.casefold()))]
+    if holding or not chunks:
+        return holding
+    words = set(wanted.split())
+    return [max(chunks, key=lambda c: len(words & set(_WORDS.findall(c.text.casefold()))))]
 
 
 def chain_of_thought(oracles: Sequence[RaftDocument], quotes: Sequence[str], final_answer: str) -> str:
@@ -116,13 +130,21 @@ class RaftBuilder:
                 pii[k] = pii.get(k, 0) + v
             return cleaned
 
-        oracle_ids = self._oracle_ids(response, fb)
-        if not oracle_ids:
-            return None, "raft_no_oracle", pii
         # Retrieved chunk ids carry no knowledge base: take the oracle's citation, else any citation's.
+        oracle_ids = self._oracle_ids(response, fb)
         cited_kbs = [c.knowledge_base for c in response.citations if c.chunk_id in oracle_ids]
         kb = next(iter(cited_kbs + [c.knowledge_base for c in response.citations]), "")
-        texts = self._texts(response, kb, oracle_ids + response.retrieved_chunk_ids)
+        texts: dict[str, tuple[str, str]] = {}
+        if fb.source_document_ids:
+            # A named source is the oracle even where the response never saw it (a closed-book answer, or a
+            # retrieval miss); of its chunks, those that hold the answer.
+            found_kb, named = self._named_chunks(response, fb.source_document_ids, final_answer, kb)
+            if named:
+                kb, oracle_ids = found_kb, [c.chunk_id for c in named]
+                texts = {c.chunk_id: (c.title, c.text) for c in named}
+        if not oracle_ids:
+            return None, "raft_no_oracle", pii
+        texts = self._texts(response, kb, oracle_ids + response.retrieved_chunk_ids) | texts
         oracles = [self._document(cid, texts, clean, oracle=True) for cid in oracle_ids if cid in texts]
         if not oracles:
             return None, "raft_oracle_text_unavailable", pii
@@ -158,6 +180,22 @@ class RaftBuilder:
             seen = [c.chunk_id for c in response.citations] + response.retrieved_chunk_ids
             return [cid for cid in dict.fromkeys(seen) if document_of(cid) in named]
         return list(dict.fromkeys(c.chunk_id for c in response.citations))
+
+    def _named_chunks(
+        self, response: InteractionResponse, document_ids: Sequence[str], answer: str, cited_kb: str
+    ) -> tuple[str, list[Chunk]]:
+        """(knowledge base, oracle chunks) of the first named document found in the store; ("", []) if none."""
+        if self._lookup is None:
+            return cited_kb, []
+        kbs = [kb for kb in dict.fromkeys([cited_kb, *self._lookup.knowledge_bases(tenant=response.tenant)]) if kb]
+        for document_id in document_ids:
+            for kb in kbs:
+                chunks = self._lookup.document_chunks(
+                    tenant=response.tenant, knowledge_base=kb, document_id=document_id
+                )
+                if chunks:
+                    return kb, answering_chunks(chunks, answer)
+        return cited_kb, []
 
     def _texts(self, response: InteractionResponse, kb: str, chunk_ids: list[str]) -> dict[str, tuple[str, str]]:
         """chunk_id -> (title, text): the chunk store when there is one, the citation quotes otherwise."""

@@ -311,19 +311,24 @@ class LanceDBStore(VectorStore):
         ids = table.search().where(where).select(["chunk_id"]).limit(total).to_arrow()["chunk_id"].to_pylist()
         candidates = sorted(set(ids) - (exclude or set()))
         picked = random.Random(seed).sample(candidates, min(n, len(candidates)))
-        if not picked:
+        return self.get_chunks(tenant=tenant, knowledge_base=knowledge_base, chunk_ids=picked)
+
+    def get_chunks(self, *, tenant: str, knowledge_base: str, chunk_ids: Sequence[str]) -> list[Chunk]:
+        if not chunk_ids:
             return []
-        in_list = ", ".join(quote(c) for c in picked)
-        rows = (
-            table.search()
-            .where(f"{where} AND chunk_id IN ({in_list})")
-            .select(_CHUNK_COLUMNS)
-            .limit(len(picked))
-            .to_arrow()
-            .to_pylist()
-        )
-        by_id = {row["chunk_id"]: _row_to_chunk(row, knowledge_base) for row in rows}
-        return [by_id[c] for c in picked if c in by_id]
+        in_list = ", ".join(quote(c) for c in chunk_ids)
+        by_id = {c.chunk_id: c for c in self._chunks(tenant, knowledge_base, f"chunk_id IN ({in_list})")}
+        return [by_id[c] for c in dict.fromkeys(chunk_ids) if c in by_id]
+
+    def document_chunks(self, *, tenant: str, knowledge_base: str, document_id: str) -> list[Chunk]:
+        chunks = self._chunks(tenant, knowledge_base, f"document_id = {quote(document_id)}")
+        return sorted(chunks, key=lambda c: c.position)
+
+    def _chunks(self, tenant: str, knowledge_base: str, condition: str) -> list[Chunk]:
+        table = self._readable(tenant, knowledge_base)
+        where = _where(tenant, [], condition)
+        rows = table.search().where(where).select(_CHUNK_COLUMNS).limit(table.count_rows(where) or 1)
+        return [_row_to_chunk(row, knowledge_base) for row in rows.to_arrow().to_pylist()]
 
     def _hits(self, rows: list[dict[str, Any]], knowledge_base: str, score: str) -> list[SearchHit]:
         hits = []

@@ -150,6 +150,14 @@ class VectorStore(ABC):
         """Up to ``n`` chunks drawn reproducibly by ``seed``, none whose chunk_id is in ``exclude``."""
 
     @abstractmethod
+    def get_chunks(self, *, tenant: Tenant, knowledge_base: KbName, chunk_ids: Sequence[str]) -> list[Chunk]:
+        """The stored chunks among ``chunk_ids``, in that order; unknown ids are left out."""
+
+    @abstractmethod
+    def document_chunks(self, *, tenant: Tenant, knowledge_base: KbName, document_id: str) -> list[Chunk]:
+        """Every chunk of one document in position order; empty when the document is not stored."""
+
+    @abstractmethod
     def _vector_search(
         self, tenant: str, knowledge_base: str, vector: np.ndarray, top_k: int, tags: list[str]
     ) -> list[SearchHit]: ...

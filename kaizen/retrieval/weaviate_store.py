@@ -198,21 +198,30 @@ class WeaviateStore(VectorStore):
     def random_chunks(
         self, *, tenant: str, knowledge_base: str, n: int, exclude: set[str] | None = None, seed: int = 0
     ) -> list[Chunk]:
-        from weaviate.classes.query import Filter
-
         collection = self._readable(tenant, knowledge_base)
         ids = [o.properties["chunk_id"] for o in collection.iterator(return_properties=["chunk_id"])]
         candidates = sorted(set(ids) - (exclude or set()))
         picked = random.Random(seed).sample(candidates, min(n, len(candidates)))
-        if not picked:
+        return self.get_chunks(tenant=tenant, knowledge_base=knowledge_base, chunk_ids=picked)
+
+    def get_chunks(self, *, tenant: str, knowledge_base: str, chunk_ids: Sequence[str]) -> list[Chunk]:
+        from weaviate.classes.query import Filter
+
+        wanted = list(dict.fromkeys(chunk_ids))
+        if not wanted:
             return []
-        found = collection.query.fetch_objects(
-            filters=Filter.by_property("chunk_id").contains_any(picked),
-            limit=len(picked),
-            return_properties=_RETURNED,
-        )
-        by_id = {o.properties["chunk_id"]: self._chunk(o, tenant, knowledge_base) for o in found.objects}
-        return [by_id[c] for c in picked if c in by_id]
+        found = self._fetch(tenant, knowledge_base, Filter.by_property("chunk_id").contains_any(wanted), len(wanted))
+        by_id = {c.chunk_id: c for c in found}
+        return [by_id[c] for c in wanted if c in by_id]
+
+    def document_chunks(self, *, tenant: str, knowledge_base: str, document_id: str) -> list[Chunk]:
+        found = self._fetch(tenant, knowledge_base, self._filters([], document_id=document_id), 10_000)
+        return sorted(found, key=lambda c: c.position)
+
+    def _fetch(self, tenant: str, knowledge_base: str, filters: Any, limit: int) -> list[Chunk]:
+        collection = self._readable(tenant, knowledge_base)
+        found = collection.query.fetch_objects(filters=filters, limit=limit, return_properties=_RETURNED)
+        return [self._chunk(o, tenant, knowledge_base) for o in found.objects]
 
     @staticmethod
     def _chunk(obj: Any, tenant: str, knowledge_base: str) -> Chunk:
