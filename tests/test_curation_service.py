@@ -14,9 +14,11 @@ from kafka import KafkaConsumer, TopicPartition
 from kaizen.config import Settings
 from kaizen.datasets.store import DatasetStore
 from kaizen.events import Citation, DeadLetter, Feedback, InstructionExample, InteractionResponse, RaftExample, Thumbs
+from kaizen.retrieval.factory import make_store
 from kaizen.streaming.codec import original_bytes
 from kaizen.streaming.producer import EventProducer
 from kaizen.topics import Topics
+from tests.fixtures.retrieval import DIM, make_chunks
 from tests.test_curation_pii import PII
 
 pytestmark = pytest.mark.timeout(300)
@@ -168,3 +170,37 @@ def test_restart_recovers_responses_and_replay_changes_no_dataset(settings: Sett
     assert after.counts.instructions == 6 and after.parent == before.version
     replayed = store.snapshot("acme")
     assert replayed.version == after.version and replayed.counts.feedback == 6
+
+
+def test_raft_reads_a_knowledge_base_indexed_after_the_curator_started(
+    settings: Settings, run_service: Callable
+) -> None:
+    topics = Topics.from_settings(settings)
+    texts = {
+        "leave": ["Parental leave is requested with form PL-1.", "Leave starts on a Monday."],
+        "fleet": ["The Stoat S6 costs $47,150 before VAT.", "The Osprey O5 tank holds 9.5 litres."],
+    }
+    closed_book = make_response("Which form requests parental leave?", "Form X-9.")
+    closed_book = closed_book.model_copy(update={"citations": [], "retrieved_chunk_ids": [], "strategy": "direct"})
+    fb = Feedback(
+        tenant="acme",
+        response_id=closed_book.response_id,
+        thumbs=Thumbs.down,
+        correction="PL-1",
+        source_document_ids=["leave"],
+    )
+    with run_service("services.curator", settings=settings), EventProducer(settings) as producer:
+        # The knowledge base appears only now, as it does when a platform starts before its first ingestion.
+        with make_store(settings, dimension=DIM) as store:
+            for doc, chunk_texts in texts.items():
+                store.upsert_document(*make_chunks(chunk_texts, document_id=doc, knowledge_base="hr", tenant="acme"))
+        producer.send_many(topics.responses, [closed_book])
+        producer.send_many(topics.feedback, [fb])
+        rafts = read_all(settings, topics.raft, until=lambda v: len(v) >= 1)
+    raft = RaftExample.model_validate_json(rafts[0])
+    assert raft.knowledge_base == "hr"
+    oracle = [d for d in raft.documents if d.oracle]
+    assert [(d.chunk_id, d.text) for d in oracle] in ([], [("leave#0", texts["leave"][0])])  # P keeps it or not
+    assert "PL-1" in raft.answer and raft.final_answer == "PL-1"
+    distractors = {d.chunk_id for d in raft.documents if not d.oracle}
+    assert distractors and distractors <= {"leave#1", "fleet#0", "fleet#1"}

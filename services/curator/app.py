@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import Any
 
 from kaizen.config import Settings
 from kaizen.curation.pipeline import Curator, CuratorConfig
-from kaizen.curation.raft import ChunkLookup, DistractorSource
 from kaizen.datasets.store import DatasetStore
 from kaizen.retrieval.factory import make_store
 from kaizen.retrieval.store import VectorStore
@@ -22,11 +20,12 @@ BATCH = 5000
 BATCH_WITHIN_S = 0.25
 
 
-def _chunk_store(settings: Settings) -> VectorStore | None:
-    """The knowledge-base store, for RAFT chunk texts and distractors; None where there is none yet."""
-    url = settings.resolved_vector_store_url
-    if url.startswith("lancedb://") and not Path(url.removeprefix("lancedb://")).exists():
-        return None
+def _chunk_store(settings: Settings) -> VectorStore:
+    """The knowledge-base store, for RAFT chunk texts and distractors.
+
+    Opened even where no knowledge base exists yet: the curator usually starts before the first ingestion, and
+    the store looks tables up on every read, so chunks indexed later are found.
+    """
     # The curator only reads chunks; the dimension matters only to a store creating a table.
     return make_store(settings, dimension=0)
 
@@ -42,8 +41,8 @@ def build_app(settings: Settings | None = None, *, config: CuratorConfig | None 
         config or CuratorConfig.from_settings(settings),
         responses=TableMapping(responses),
         pending=TableMapping(pending),
-        lookup=chunks if isinstance(chunks, ChunkLookup) else None,
-        distractor_source=chunks if isinstance(chunks, DistractorSource) else None,
+        lookup=chunks,
+        distractor_source=chunks,
     )
     sink = ExampleSink(settings, DatasetStore.from_settings(settings))
     worker = CuratorWorker(app, curator, sink)
