@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     feedback_wait_seconds: float = Field(
         300.0, gt=0, description="How long feedback may wait for its response before it is dead-lettered."
     )
+    raft_distractors: int = Field(
+        3, ge=0, le=20, description="Distractor chunks per RAFT example; oracle + distractors ~ the rag top_k."
+    )
+    raft_oracle_probability: float = Field(0.8, ge=0.0, le=1.0, description="RAFT's P: share keeping the oracle.")
 
     # --- retrieval -----------------------------------------------------------------------------
     vector_store_url: str = Field(

@@ -38,7 +38,8 @@ class CuratorConfig(BaseModel):
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> CuratorConfig:
-        return cls.model_validate({"feedback_wait_seconds": settings.feedback_wait_seconds, **overrides})
+        raft = RaftConfig(distractors=settings.raft_distractors, oracle_probability=settings.raft_oracle_probability)
+        return cls.model_validate({"feedback_wait_seconds": settings.feedback_wait_seconds, "raft": raft, **overrides})
 
 
 class Curator:
