@@ -191,6 +191,10 @@ class InstructionExample(Event):
     instruction: Text
     context: Text = ""
     output: Text
+    reasoning: list[Text] = Field(
+        default_factory=list,
+        description="The accepted answer's reasoning steps (chain-of-thought strategies); empty for corrections.",
+    )
     rejected_output: Text | None = Field(None, description="Set for preference pairs.")
     accepted: bool = True
     source_ids: list[str] = Field(default_factory=list)

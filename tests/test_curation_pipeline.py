@@ -87,6 +87,20 @@ def test_accepted_answer_becomes_an_instruction_example() -> None:
     assert ex.to_chat()[1] == {"role": "assistant", "content": resp.answer}
 
 
+def test_reasoning_of_an_accepted_answer_is_kept_scrubbed_and_dropped_on_correction() -> None:
+    curator = Curator()
+    resp = response(answer="21").model_copy(
+        update={"strategy": "cot", "reasoning": ["Ask ops@example.org: 3 teams of 7.", "3 * 7 = 21."]}
+    )
+    curator.add_response(resp)
+    ex = curator.add_feedback(feedback(resp, rating=5)).instruction
+    assert ex is not None and ex.reasoning == ["Ask [EMAIL]: 3 teams of 7.", "3 * 7 = 21."]
+    wrong = response(answer="20").model_copy(update={"strategy": "cot", "reasoning": ["3 * 7 = 20."]})
+    curator.add_response(wrong)
+    fixed = curator.add_feedback(feedback(wrong, thumbs=Thumbs.down, correction="21")).instruction
+    assert fixed is not None and fixed.output == "21" and fixed.reasoning == []
+
+
 def test_correction_replaces_the_answer() -> None:
     curator = Curator()
     resp = response(answer="The capital of France is Lyon.")

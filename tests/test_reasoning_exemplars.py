@@ -64,6 +64,17 @@ async def test_flywheel_examples_grow_the_tenant_pool_and_persist(tmp_path: Path
     assert (tmp_path / "acme.jsonl").exists() and not (tmp_path / "other.jsonl").exists()
 
 
+def test_curated_reasoning_steps_make_an_exemplar(tmp_path: Path) -> None:
+    pool = ExemplarPool(hashing_embed, store_dir=tmp_path)
+    curated = _example("How many boxes hold 12 robots, 4 per box?", "3 boxes").model_copy(
+        update={"reasoning": ["Each box holds 4 robots.", "12 / 4 = 3."]}
+    )
+    added = pool.add_from_example(curated)
+    assert added is not None and (added.reasoning, added.output) == ("Each box holds 4 robots. 12 / 4 = 3.", "3 boxes")
+    corrected = _example("How many crates hold 10 robots, 5 per crate?", "2 crates")  # no steps kept: no exemplar
+    assert pool.add_from_example(corrected) is None
+
+
 def test_pool_caps_each_tenant_dropping_the_oldest(tmp_path: Path) -> None:
     pool = ExemplarPool(hashing_embed, store_dir=tmp_path, max_per_tenant=2)
     for i in range(3):
@@ -77,3 +88,13 @@ def test_bad_seed_file_is_a_clear_error(tmp_path: Path) -> None:
     seed.write_text('{"exemplar_id": "a", "input": "q", "reasoning": "r", "output": "o"}\nnot json\n')
     with pytest.raises(ExemplarFileError, match=r"seed\.jsonl:2"):
         ExemplarPool(hashing_embed, seed_files=[seed])
+
+
+def test_replicas_share_what_each_learned_through_the_pool_file(tmp_path: Path) -> None:
+    first, second = ExemplarPool(hashing_embed, store_dir=tmp_path), ExemplarPool(hashing_embed, store_dir=tmp_path)
+    assert second.exemplars("acme")  # seeds; the tenant file is read (absent) and remembered
+    one = Exemplar(exemplar_id="a", input="first question?", reasoning="r", output="o", tenant="acme")
+    assert first.add(one)
+    assert "a" in [e.exemplar_id for e in second.exemplars("acme")]  # the other replica sees the new line
+    assert second.add(one.model_copy(update={"exemplar_id": "b", "input": "second question?"}))
+    assert {"a", "b"} <= {e.exemplar_id for e in first.exemplars("acme")}

@@ -6,15 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
-from kaizen.events import AdapterAction, AdapterEvent, InteractionRequest, InteractionResponse, Mode
+from kaizen.events import (
+    AdapterAction,
+    AdapterEvent,
+    InstructionExample,
+    InteractionRequest,
+    InteractionResponse,
+    Mode,
+)
 from kaizen.llm.types import Completion, Prompt
 from kaizen.reasoning.answer import answer
 from kaizen.reasoning.deps import ReasoningDeps
-from kaizen.reasoning.testing import ScriptedLLM
+from kaizen.reasoning.exemplars import ExemplarPool
+from kaizen.reasoning.testing import ScriptedLLM, hashing_embed
 from kaizen.serving.adapters import ServingAdapters, user_in_share
 from kaizen.serving.core import ServingCore
 from kaizen.serving.metered import MeteredLLM
@@ -64,7 +74,7 @@ def event(action: AdapterAction, version: str, **extra: object) -> AdapterEvent:
 
 
 def request(question: str = "Capital of France?", **extra: object) -> InteractionRequest:
-    return InteractionRequest(question=question, mode=Mode.direct, **extra)
+    return InteractionRequest(**{"question": question, "mode": Mode.direct, **extra})
 
 
 @pytest.fixture
@@ -214,3 +224,36 @@ def test_user_in_share_is_stable_and_proportional() -> None:
     assert 0.07 < share < 0.13
     assert [user_in_share(u, 0.1) for u in users] == [user_in_share(u, 0.1) for u in users]
     assert not any(user_in_share(u, 0.0) for u in users) and all(user_in_share(u, 1.0) for u in users)
+
+
+async def test_curated_chain_of_thought_grows_the_few_shot_pool(loader: RecordingLoader, tmp_path: Path) -> None:
+    llm = ScriptedLLM(default="Reasoning: scripted.\nAnswer: 42")
+    metrics = ServingMetrics()
+    pool = ExemplarPool(hashing_embed, store_dir=tmp_path)
+    deps = ReasoningDeps(llm=MeteredLLM(llm, metrics), exemplars=pool, cot_exemplars=2)
+    adapters = ServingAdapters(loader, user_in_share, default_share=0.5)
+    core = ServingCore(functools.partial(answer, deps=deps), adapters, metrics=metrics, exemplars=pool)
+
+    def curated(strategy: str, question: str, accepted: bool = True) -> InstructionExample:
+        return InstructionExample(
+            tenant="acme",
+            example_id=f"{strategy}-{question}",
+            feedback_id=uuid.uuid4(),
+            response_id=uuid.uuid4(),
+            instruction=question,
+            output="12 Quillmoor drones",
+            reasoning=["Each Quillmoor depot holds 4 drones.", "3 depots * 4 = 12."],
+            accepted=accepted,
+            strategy=strategy,
+        )
+
+    assert await core.learn(curated("cot", "How many Quillmoor drones fit in 3 depots?"))
+    assert not await core.learn(curated("cot", "How many Quillmoor drones fit in 3 depots?"))  # once only
+    assert not await core.learn(curated("rag", "Who founded Quillmoor?"))  # not a chain of thought
+    assert not await core.learn(curated("cot", "How many Quillmoor drones fit in 5 depots?", accepted=False))
+    assert "kaizen_exemplars_learned_total 1.0" in metrics.render().decode()
+
+    await core.handle(request("How many Quillmoor drones fit in 7 depots?", mode=Mode.cot, tenant="acme"))
+    assert "3 depots * 4 = 12." in llm.calls[-1].prompt  # the learned exemplar is shown for a similar question
+    await core.handle(request("How many Quillmoor drones fit in 7 depots?", mode=Mode.cot, tenant="globex"))
+    assert "3 depots * 4 = 12." not in llm.calls[-1].prompt  # and only to its own tenant

@@ -4,7 +4,9 @@ The scripted-model variant (tests/support/scripted_serving_service.py) runs the 
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -12,7 +14,15 @@ import pytest
 from kafka import KafkaProducer
 
 from kaizen.config import Settings
-from kaizen.events import AdapterAction, AdapterEvent, DeadLetter, InteractionRequest, InteractionResponse, Mode
+from kaizen.events import (
+    AdapterAction,
+    AdapterEvent,
+    DeadLetter,
+    InstructionExample,
+    InteractionRequest,
+    InteractionResponse,
+    Mode,
+)
 from kaizen.streaming.consumer import EventReader, read_events
 from kaizen.streaming.producer import EventProducer
 from kaizen.topics import Topics
@@ -134,3 +144,28 @@ def test_promoted_adapter_changes_later_responses_without_failures(
     metrics = httpx.get(scripted_serving.url + "/metrics", timeout=5).text
     assert 'kaizen_adapter_events_total{action="promoted",outcome="failed"} 1.0' in metrics
     assert 'kaizen_active_adapter{role="active",version="v2"} 1.0' in metrics
+
+
+def test_curated_chain_of_thought_reaches_the_exemplar_pool(
+    scripted_serving: ServiceProcess, kaizen_settings: Settings
+) -> None:
+    topics = Topics.from_settings(kaizen_settings)
+    example = InstructionExample(
+        tenant="acme",
+        example_id="flywheel-1",
+        feedback_id=uuid.uuid4(),
+        response_id=uuid.uuid4(),
+        instruction="How many drones fit in 3 depots of 4?",
+        output="12 drones",
+        reasoning=["Each depot holds 4 drones.", "3 * 4 = 12."],
+        strategy="cot",
+    )
+    with EventProducer(kaizen_settings) as producer:
+        producer.send_many(topics.instructions, [example, example.model_copy(update={"strategy": "rag"})])
+    pool_file = kaizen_settings.data_dir / "exemplars" / "acme.jsonl"
+    deadline = time.monotonic() + 30
+    while "kaizen_exemplars_learned_total 1.0" not in httpx.get(scripted_serving.url + "/metrics", timeout=5).text:
+        assert time.monotonic() < deadline, "the curated example never reached the pool"
+        time.sleep(0.2)
+    stored = [json.loads(line) for line in pool_file.read_text().splitlines()]
+    assert [(e["exemplar_id"], e["output"], e["source"]) for e in stored] == [("flywheel-1", "12 drones", "flywheel")]

@@ -85,6 +85,9 @@ def build_instruction(
         instruction=response.question,
         context=context_of(response) if policy.context_from_citations else "",
         output=output,
+        # Reasoning that led to an answer users accepted can teach few-shot prompts; one that led to a corrected
+        # answer cannot.
+        reasoning=list(response.reasoning) if verdict == Verdict.accepted else [],
         rejected_output=rejected,
         accepted=accepted,
         source_ids=source_ids(response),

@@ -15,7 +15,7 @@ from kaizen.datasets.store import DatasetStore
 from kaizen.demo.domain import KNOWLEDGE_BASES, load_documents
 from kaizen.demo.plan import STREAM_MODES, DemoOptions, DemoPlan, make_plan
 from kaizen.demo.report import CycleReport, DemoReport, Score, mode_table, summary_table
-from kaizen.demo.users import Exchange, SimulatedUsers
+from kaizen.demo.users import RAG_TOP_K, Exchange, SimulatedUsers
 from kaizen.events import DocumentEvent, Mode
 from kaizen.platform import Platform
 from kaizen.platform.parts import ALL_PARTS, FLOWS
@@ -44,7 +44,9 @@ def _progress(console: Console) -> Progress:
 
 class DemoRunner:
     def __init__(self, settings: Settings, options: DemoOptions, *, console: Console | None = None) -> None:
-        self.settings = settings
+        # RAFT examples show as many documents (oracle + distractors) as the users' rag prompts show chunks, so
+        # the adapter trains on prompts of the length it serves.
+        self.settings = settings.with_overrides(raft_distractors=RAG_TOP_K - 1)
         self.options = options
         self.console = console or Console()
         self.plan: DemoPlan = make_plan(options)

@@ -18,6 +18,9 @@ from kaizen.streaming.producer import EventProducer
 from kaizen.topics import Topics
 from kaizen.training.metrics import contains_answer
 
+# Three chunks keep a RAG prompt near 600 tokens: prefill dominates latency on a CPU.
+RAG_TOP_K = 3
+
 # Real users paste personal data into questions; the curator must scrub it before anything is stored.
 _PII_PREFIXES = (
     "Hi, this is Dana Whitfield (dana.whitfield@example.org). ",
@@ -88,8 +91,7 @@ class SimulatedUsers:
             question=text,
             mode=mode,
             knowledge_bases=self.knowledge_bases,
-            # Three chunks keep a RAG prompt near 600 tokens: prefill dominates latency on a CPU.
-            options=RequestOptions(max_new_tokens=self.max_new_tokens, temperature=0.0, top_k=3),
+            options=RequestOptions(max_new_tokens=self.max_new_tokens, temperature=0.0, top_k=RAG_TOP_K),
         )
 
     def ask(

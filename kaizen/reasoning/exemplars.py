@@ -53,6 +53,14 @@ def read_exemplars(path: Path, **overrides: str) -> list[Exemplar]:
     return exemplars
 
 
+def _unique(exemplars: list[Exemplar]) -> list[Exemplar]:
+    """First of each id: two replicas may append the same curated example."""
+    by_id: dict[str, Exemplar] = {}
+    for exemplar in exemplars:
+        by_id.setdefault(exemplar.exemplar_id, exemplar)
+    return list(by_id.values())
+
+
 def mmr(query: np.ndarray, candidates: np.ndarray, k: int, lambda_: float) -> list[int]:
     """Indices of k candidates by maximal marginal relevance over cosine similarity."""
     if len(candidates) == 0 or k <= 0:
@@ -86,6 +94,7 @@ class ExemplarPool:
         self._max_per_tenant = max_per_tenant
         self._seeds = [e for path in (seed_files or [SEED_FILE]) for e in read_exemplars(path, tenant=SHARED)]
         self._tenants: dict[str, list[Exemplar]] = {}
+        self._stamps: dict[str, tuple[int, int] | None] = {}
         self._vectors: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
@@ -98,9 +107,13 @@ class ExemplarPool:
         return self._store_dir / f"{tenant}.jsonl" if self._store_dir else None
 
     def _tenant_exemplars(self, tenant: str) -> list[Exemplar]:
-        if tenant not in self._tenants:
-            path = self._tenant_file(tenant)
-            self._tenants[tenant] = read_exemplars(path) if path and path.exists() else []
+        # Serving replicas each learn the examples of their own partitions and share them through the file:
+        # re-read it whenever another process changed it.
+        path = self._tenant_file(tenant)
+        stamp = (path.stat().st_mtime_ns, path.stat().st_size) if path and path.exists() else None
+        if tenant not in self._tenants or self._stamps.get(tenant) != stamp:
+            self._tenants[tenant] = _unique(read_exemplars(path)) if path and stamp else []
+            self._stamps[tenant] = stamp
         return self._tenants[tenant]
 
     def exemplars(self, tenant: str) -> list[Exemplar]:
@@ -123,6 +136,9 @@ class ExemplarPool:
             evicted = own[: max(0, len(own) - self._max_per_tenant)]
             del own[: len(evicted)]
             self._persist(exemplar.tenant, own, rewrite=bool(evicted), added=exemplar)
+            path = self._tenant_file(exemplar.tenant)
+            if path is not None:  # our own write is already in memory
+                self._stamps[exemplar.tenant] = (path.stat().st_mtime_ns, path.stat().st_size)
             return True
 
     def _persist(self, tenant: str, own: list[Exemplar], *, rewrite: bool, added: Exemplar) -> None:
@@ -141,20 +157,27 @@ class ExemplarPool:
     def add_from_example(self, example: InstructionExample) -> Exemplar | None:
         """Grows the pool from a highly rated answer that shows its reasoning; returns the exemplar or None.
 
-        Only accepted examples whose output has both reasoning and an ``Answer:`` line qualify: an answer without
-        its reasoning teaches the few-shot prompt nothing about how to reason.
+        Only accepted examples with reasoning qualify — the reasoning steps the curator kept, or an output with
+        reasoning and an ``Answer:`` line: an answer without its reasoning teaches the few-shot prompt nothing about
+        how to reason.
         """
         if not example.accepted:
             return None
-        parsed = parse_reasoned(example.output)
-        if not parsed.followed_format or not parsed.reasoning or not parsed.answer:
+        if example.reasoning:
+            reasoning, output = [" ".join(step.split()) for step in example.reasoning], example.output.strip()
+        else:
+            parsed = parse_reasoned(example.output)
+            if not parsed.followed_format:
+                return None
+            reasoning, output = parsed.reasoning, parsed.answer
+        if not any(reasoning) or not output:
             return None
         try:
             exemplar = Exemplar(
                 exemplar_id=example.example_id,
                 input=" ".join(example.instruction.split()),
-                reasoning=" ".join(parsed.reasoning),
-                output=parsed.answer,
+                reasoning=" ".join(step for step in reasoning if step),
+                output=output,
                 tenant=example.tenant,
                 source="flywheel",
             )

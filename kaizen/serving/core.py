@@ -4,13 +4,14 @@ Free of Faust and Kafka, so the service (services/serving) stays a thin loop and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from kaizen.events import AdapterEvent, InteractionRequest, InteractionResponse, Mode
+from kaizen.events import AdapterEvent, InstructionExample, InteractionRequest, InteractionResponse, Mode
 from kaizen.serving.idempotency import SeenRequests
 from kaizen.serving.metrics import ServingMetrics
 
@@ -21,6 +22,16 @@ class Answerer(Protocol):
     """``kaizen.reasoning.answer`` with its dependencies bound."""
 
     def __call__(self, request: InteractionRequest, *, adapter: str | None) -> Awaitable[InteractionResponse]: ...
+
+
+class ExemplarSink(Protocol):
+    """The few-shot exemplar pool (kaizen.reasoning.exemplars.ExemplarPool) as the flywheel feeds it."""
+
+    def add_from_example(self, example: InstructionExample) -> object | None: ...
+
+
+# Strategies whose curated reasoning is a chain of thought a few-shot prompt can show.
+LEARNS_FROM = frozenset({"cot", "self_consistency"})
 
 
 class AdapterControl(Protocol):
@@ -65,12 +76,24 @@ class ServingCore:
         *,
         metrics: ServingMetrics | None = None,
         seen_capacity: int = 10_000,
+        exemplars: ExemplarSink | None = None,
     ) -> None:
         self._answer = answer
+        self._exemplars = exemplars
         self.adapters = adapters
         self.metrics = metrics or ServingMetrics()
         self.seen = SeenRequests(seen_capacity)
         self.metrics.set_adapters(adapters.active, adapters.canary)
+
+    async def learn(self, example: InstructionExample) -> bool:
+        """Grow the few-shot pool from a curated, accepted chain-of-thought answer; True when it was added."""
+        if self._exemplars is None or example.strategy not in LEARNS_FROM:
+            return False
+        # Embedding and the pool file are blocking work: off the event loop.
+        added = await asyncio.to_thread(self._exemplars.add_from_example, example) is not None
+        if added:
+            self.metrics.exemplars_learned.inc()
+        return added
 
     async def handle(self, request: InteractionRequest) -> tuple[InteractionResponse, bool]:
         """(response, first): ``first`` is False for a duplicate, whose response was already produced once."""

@@ -49,6 +49,11 @@ class ServingMetrics:
         self.adapter_events = Counter(
             f"{prefix}_adapter_events_total", "Adapter events handled", ["action", "outcome"], registry=r
         )
+        self.exemplars_learned = Counter(
+            f"{prefix}_exemplars_learned_total",
+            "Curated chain-of-thought answers added to the few-shot exemplar pool",
+            registry=r,
+        )
         self.dead_letters = Counter(
             f"{prefix}_observed_dead_letters_total",
             "Dead letters seen on the dead-letter topic",

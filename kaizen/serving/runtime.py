@@ -67,6 +67,7 @@ class ServingRuntime:
             adapters,
             metrics=metrics,
             seen_capacity=settings.serving_seen_requests,
+            exemplars=deps.exemplars,
         )
 
     async def stop(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kaizen.events import InteractionRequest
+from kaizen.events import InstructionExample, InteractionRequest
 from kaizen.serving.adapter_feed import AdapterFeed
 from kaizen.serving.core import ServingCore
 from kaizen.serving.runtime import ServingRuntime
@@ -42,6 +42,14 @@ async def serve(stream: Any) -> None:
         response, first = await core.handle(request)
         if first:  # a duplicate delivery was answered already: one response per request id
             await responses_topic.send(key=event_key(response), value=encode(response))
+
+
+@app.agent(app.topic(app.topics_.instructions, value_serializer="raw"))
+async def learn_exemplars(stream: Any) -> None:
+    # The flywheel's training-free half: accepted chain-of-thought answers become few-shot exemplars.
+    core = await _core()
+    async for example in validated(stream, InstructionExample, service=SERVICE, app=app):
+        await core.learn(example)
 
 
 @app.task

@@ -14,7 +14,8 @@ from kaizen.config import Settings
 from kaizen.llm.types import Completion, Prompt
 from kaizen.reasoning.answer import answer
 from kaizen.reasoning.deps import ReasoningDeps
-from kaizen.reasoning.testing import ScriptedLLM
+from kaizen.reasoning.exemplars import ExemplarPool
+from kaizen.reasoning.testing import ScriptedLLM, hashing_embed
 from kaizen.serving.adapters import ServingAdapters, user_in_share
 from kaizen.serving.core import ServingCore
 from kaizen.serving.metered import MeteredLLM
@@ -55,10 +56,15 @@ def build(settings: Settings) -> ServingCore:
     llm = SlowScriptedLLM(default="scripted answer", fail_on="FAIL", adapter_version=None)
     llm.loader = loader
     metrics = ServingMetrics(REGISTRY)
-    deps = ReasoningDeps(llm=MeteredLLM(llm, metrics))
+    pool = ExemplarPool.for_data_dir(settings.data_dir, hashing_embed)
+    deps = ReasoningDeps(llm=MeteredLLM(llm, metrics), exemplars=pool)
     adapters = ServingAdapters(loader, user_in_share, default_share=settings.canary_share)
     return ServingCore(
-        functools.partial(answer, deps=deps), adapters, metrics=metrics, seen_capacity=settings.serving_seen_requests
+        functools.partial(answer, deps=deps),
+        adapters,
+        metrics=metrics,
+        seen_capacity=settings.serving_seen_requests,
+        exemplars=pool,
     )
 
 
