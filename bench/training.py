@@ -155,9 +155,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from kaizen.config import get_settings
-    from kaizen.training.models import resolve_base_model_dir
+    from kaizen.llm.prepare import resolve_base_model
 
-    model_dir = resolve_base_model_dir(get_settings())
+    model_dir = resolve_base_model(get_settings())
     method_steps = 2 if args.quick else 8
     rows = bench_methods(model_dir, method_steps, args.threads)
     cycle = bench_cycle(model_dir, 24 if args.quick else 200, 2 if args.quick else None)

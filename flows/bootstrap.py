@@ -13,9 +13,9 @@ from prefect.cache_policies import NO_CACHE
 from flows import tasks
 from kaizen.config import Settings, get_settings
 from kaizen.events import RaftExample, now
+from kaizen.llm.engine import GenerationEngine
 from kaizen.retrieval.types import Chunk
 from kaizen.training.bootstrap import BootstrapParams, bootstrap_examples
-from kaizen.training.local_llm import LocalLLM
 
 
 @task(name="sample-chunks", cache_policy=NO_CACHE)
@@ -27,8 +27,12 @@ def sample_chunks(settings: Settings, tenant: str, knowledge_base: str, n: int, 
 
 
 @task(name="write-examples", cache_policy=NO_CACHE)
-def write_examples(model_dir: Path, chunks: list[Chunk], params: BootstrapParams) -> list[RaftExample]:
-    return asyncio.run(bootstrap_examples(LocalLLM(model_dir), chunks, params))
+def write_examples(
+    settings: Settings, model_dir: Path, chunks: list[Chunk], params: BootstrapParams
+) -> list[RaftExample]:
+    # The serving runtime's batching engine: the questions for many chunks are written in batches.
+    with GenerationEngine.from_settings(settings, model_dir) as engine:
+        return asyncio.run(bootstrap_examples(engine, chunks, params))
 
 
 @task(name="save-dataset-version", cache_policy=NO_CACHE)
@@ -63,7 +67,7 @@ def bootstrap(
     settings = settings or get_settings()
     model_dir, _ = tasks.resolve_base(settings)
     chosen = chunks if chunks is not None else sample_chunks(settings, tenant, knowledge_base, n_chunks, seed)
-    examples = write_examples(model_dir, chosen, BootstrapParams(seed=seed))
+    examples = write_examples(settings, model_dir, chosen, BootstrapParams(seed=seed))
     if not examples:
         raise ValueError(f"the model wrote no usable question for {len(chosen)} chunks of {knowledge_base!r}")
     path = save_version(settings, tenant, knowledge_base, examples)

@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from kaizen.config import Settings
 from kaizen.datasets.store import DatasetStore
 from kaizen.events import AdapterEvent
+from kaizen.llm.prepare import resolve_base_model
 from kaizen.registry import AdapterManifest, AdapterRegistry
 from kaizen.streaming.producer import EventProducer
 from kaizen.topics import Topics
@@ -17,7 +18,7 @@ from kaizen.training import retrain as steps
 from kaizen.training.config import TrainingConfig
 from kaizen.training.dataset_source import DatasetSnapshot, read_dataset_dir
 from kaizen.training.gate import GateDecision, decide
-from kaizen.training.models import base_model_hash, resolve_base_model_dir
+from kaizen.training.models import base_model_hash
 from kaizen.training.splits import Splits
 
 # Inputs are datasets and paths, results are written to the registry: caching by input hash would only cost time.
@@ -39,7 +40,7 @@ def snapshot_dataset(settings: Settings, tenant: str, dataset_dir: str | None) -
 
 @task(name="resolve-base-model", **_TASK)
 def resolve_base(settings: Settings) -> tuple[Path, str]:
-    model_dir = resolve_base_model_dir(settings)
+    model_dir = resolve_base_model(settings)
     return model_dir, base_model_hash(model_dir)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,15 +16,6 @@ from kaizen.training.data import to_training_examples
 from kaizen.training.evaluate import evaluate
 from kaizen.training.models import load_model, load_tokenizer
 from tests.training_facts import fact_examples
-
-
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    # A shared, busy machine can take well over the default 30 s to migrate a fresh database.
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
 
 
 def write_dataset(root: Path, name: str = "v1") -> Path:

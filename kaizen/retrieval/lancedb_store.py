@@ -19,6 +19,7 @@ from lancedb.rerankers import LinearCombinationReranker, RRFReranker
 from lancedb.table import Table
 
 from kaizen.retrieval.chunking import embedding_text
+from kaizen.retrieval.lancedb_schema import CHUNK_COLUMNS, quote, row_to_chunk, schema, where_clause
 from kaizen.retrieval.store import (
     FusionMethod,
     UpsertResult,
@@ -33,61 +34,10 @@ from kaizen.retrieval.store import (
 from kaizen.retrieval.types import Chunk, MetadataValue, SearchHit
 
 log = logging.getLogger(__name__)
-_CHUNK_COLUMNS = [
-    "chunk_id", "document_id", "tenant", "title", "heading", "text", "position", "content_hash", "metadata",
-]  # fmt: skip
 # Candidates fetched per side before fusing, as a multiple of top_k.
 _HYBRID_OVERFETCH = 4
 HybridEngine = Literal["fused", "native"]
 _REFINE_FACTOR = 4
-
-
-def quote(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def schema(dimension: int) -> pa.Schema:
-    return pa.schema(
-        [
-            pa.field("chunk_id", pa.string(), nullable=False),
-            pa.field("document_id", pa.string(), nullable=False),
-            pa.field("tenant", pa.string(), nullable=False),
-            pa.field("title", pa.string()),
-            pa.field("heading", pa.string()),
-            pa.field("text", pa.string(), nullable=False),
-            pa.field("search_text", pa.string(), nullable=False),
-            pa.field("position", pa.int32()),
-            pa.field("content_hash", pa.string(), nullable=False),
-            pa.field("metadata", pa.string(), metadata={"kaizen": "JSON object of the document's metadata"}),
-            pa.field("meta_tags", pa.list_(pa.string())),
-            pa.field("vector", pa.list_(pa.float32(), dimension), nullable=False),
-        ]
-    )
-
-
-def _where(tenant: str, tags: Sequence[str], extra: str = "") -> str:
-    clauses = [f"tenant = {quote(tenant)}"]
-    if tags:
-        clauses.append("array_has_all(meta_tags, [" + ", ".join(quote(t) for t in tags) + "])")
-    if extra:
-        clauses.append(extra)
-    return " AND ".join(clauses)
-
-
-def _row_to_chunk(row: dict[str, Any], knowledge_base: str) -> Chunk:
-    return Chunk(
-        chunk_id=row["chunk_id"],
-        document_id=row["document_id"],
-        knowledge_base=knowledge_base,
-        tenant=row["tenant"],
-        title=row["title"] or "",
-        heading=row["heading"] or "",
-        text=row["text"],
-        position=row["position"] or 0,
-        content_hash=row["content_hash"],
-        metadata=json.loads(row["metadata"] or "{}"),
-    )
 
 
 class LanceDBStore(VectorStore):
@@ -200,7 +150,7 @@ class LanceDBStore(VectorStore):
         ids = ", ".join(quote(d) for d in document_ids)
         rows = (
             table.search()
-            .where(_where(tenant, [], f"document_id IN ({ids}) AND position = 0"))
+            .where(where_clause(tenant, [], f"document_id IN ({ids}) AND position = 0"))
             .select(["document_id", "content_hash"])
             .limit(len(document_ids) * 4 + 10)
             .to_arrow()
@@ -269,7 +219,7 @@ class LanceDBStore(VectorStore):
         vectors = np.concatenate([np.asarray(v, dtype=np.float32) for _, v in documents])
         if vectors.shape[1] != self.dimension:
             raise ValueError(f"vectors have {vectors.shape[1]} dimensions, this store holds {self.dimension}")
-        columns: dict[str, Any] = {name: [getattr(c, name) for c in chunks] for name in _CHUNK_COLUMNS[:-1]}
+        columns: dict[str, Any] = {name: [getattr(c, name) for c in chunks] for name in CHUNK_COLUMNS[:-1]}
         columns["tenant"] = [tenant] * len(chunks)
         columns["metadata"] = [json.dumps(c.metadata, sort_keys=True) for c in chunks]
         columns["search_text"] = [embedding_text(c) for c in chunks]
@@ -282,7 +232,7 @@ class LanceDBStore(VectorStore):
         table = self._table(knowledge_base)
         if table is None:
             return 0
-        where = _where(tenant, [], f"document_id = {quote(document_id)}")
+        where = where_clause(tenant, [], f"document_id = {quote(document_id)}")
         removed = table.count_rows(where)
         if removed:
             table.delete(where)
@@ -291,7 +241,7 @@ class LanceDBStore(VectorStore):
     # --- reads -------------------------------------------------------------------------------------
     def count(self, *, tenant: str, knowledge_base: str, filters: dict[str, MetadataValue] | None = None) -> int:
         table = self._readable(tenant, knowledge_base)
-        return table.count_rows(_where(tenant, metadata_tags(filters or {})))
+        return table.count_rows(where_clause(tenant, metadata_tags(filters or {})))
 
     def knowledge_bases(self, *, tenant: str) -> list[str]:
         check_tenant(tenant)
@@ -306,7 +256,7 @@ class LanceDBStore(VectorStore):
         self, *, tenant: str, knowledge_base: str, n: int, exclude: set[str] | None = None, seed: int = 0
     ) -> list[Chunk]:
         table = self._readable(tenant, knowledge_base)
-        where = _where(tenant, [])
+        where = where_clause(tenant, [])
         total = table.count_rows(where)
         ids = table.search().where(where).select(["chunk_id"]).limit(total).to_arrow()["chunk_id"].to_pylist()
         candidates = sorted(set(ids) - (exclude or set()))
@@ -326,9 +276,9 @@ class LanceDBStore(VectorStore):
 
     def _chunks(self, tenant: str, knowledge_base: str, condition: str) -> list[Chunk]:
         table = self._readable(tenant, knowledge_base)
-        where = _where(tenant, [], condition)
-        rows = table.search().where(where).select(_CHUNK_COLUMNS).limit(table.count_rows(where) or 1)
-        return [_row_to_chunk(row, knowledge_base) for row in rows.to_arrow().to_pylist()]
+        where = where_clause(tenant, [], condition)
+        rows = table.search().where(where).select(CHUNK_COLUMNS).limit(table.count_rows(where) or 1)
+        return [row_to_chunk(row, knowledge_base) for row in rows.to_arrow().to_pylist()]
 
     def _hits(self, rows: list[dict[str, Any]], knowledge_base: str, score: str) -> list[SearchHit]:
         hits = []
@@ -336,7 +286,7 @@ class LanceDBStore(VectorStore):
             value = row[score]
             if score == "_distance":
                 value = 1.0 - value
-            hits.append(SearchHit(chunk=_row_to_chunk(row, knowledge_base), score=float(value)))
+            hits.append(SearchHit(chunk=row_to_chunk(row, knowledge_base), score=float(value)))
         return hits
 
     def _vector_search(
@@ -348,8 +298,8 @@ class LanceDBStore(VectorStore):
             .distance_type("cosine")
             # With an ANN index: re-rank candidates by exact distance (recall), a no-op on a flat scan.
             .refine_factor(_REFINE_FACTOR)
-            .where(_where(tenant, tags), prefilter=True)
-            .select([*_CHUNK_COLUMNS, "_distance"])
+            .where(where_clause(tenant, tags), prefilter=True)
+            .select([*CHUNK_COLUMNS, "_distance"])
             .limit(top_k)
             .to_arrow()
             .to_pylist()
@@ -362,8 +312,8 @@ class LanceDBStore(VectorStore):
         table = self._searchable(tenant, knowledge_base)
         rows = (
             table.search(text, query_type="fts", fts_columns="search_text")
-            .where(_where(tenant, tags), prefilter=True)
-            .select([*_CHUNK_COLUMNS, "_score"])
+            .where(where_clause(tenant, tags), prefilter=True)
+            .select([*CHUNK_COLUMNS, "_score"])
             .limit(top_k)
             .to_arrow()
             .to_pylist()
@@ -408,9 +358,9 @@ class LanceDBStore(VectorStore):
             .vector(np.asarray(vector, dtype=np.float32))
             .text(text)
             .distance_type("cosine")
-            .where(_where(tenant, tags), prefilter=True)
+            .where(where_clause(tenant, tags), prefilter=True)
             .rerank(reranker)
-            .select(_CHUNK_COLUMNS)
+            .select(CHUNK_COLUMNS)
             .limit(top_k)
             .to_arrow()
             .to_pylist()

