@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from kaizen.reasoning.text import STOP_AFTER_LINE
 from kaizen.training.prompting import cut_at_stop
 
 
@@ -24,12 +25,19 @@ def generate_answers(
     max_new_tokens: int = 48,
     batch_size: int = 8,
 ) -> list[str]:
-    """Greedy completions, one per prompt, in order, cut where serving would stop."""
+    """Greedy completions, one per prompt, in order, cut where serving would stop.
+
+    Generation stops where serving stops (the answer's closing blank line), not at ``max_new_tokens``: a short
+    answer costs a few decode steps, not 48. Prompts are batched by length so little of a batch is padding.
+    """
     model.eval()
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0  # type: ignore[attr-defined]
-    answers: list[str] = []
-    for start in range(0, len(prompts), batch_size):
-        rows = [tokenizer(p)["input_ids"] for p in prompts[start : start + batch_size]]  # type: ignore[operator]
+    encoded = [tokenizer(p)["input_ids"] for p in prompts]  # type: ignore[operator]
+    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+    answers: dict[int, str] = {}
+    for start in range(0, len(order), batch_size):
+        members = order[start : start + batch_size]
+        rows = [encoded[i] for i in members]
         width = max(len(r) for r in rows)
         ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
@@ -43,7 +51,9 @@ def generate_answers(
             do_sample=False,
             pad_token_id=pad_id,
             eos_token_id=stop_ids(tokenizer),
+            stop_strings=STOP_AFTER_LINE,
+            tokenizer=tokenizer,
         )
-        new = out[:, width:]
-        answers.extend(tokenizer.batch_decode(new, skip_special_tokens=True))  # type: ignore[attr-defined]
-    return [cut_at_stop(a) for a in answers]
+        texts = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)  # type: ignore[attr-defined]
+        answers.update(zip(members, texts, strict=True))
+    return [cut_at_stop(answers[i]) for i in range(len(prompts))]
