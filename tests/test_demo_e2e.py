@@ -11,7 +11,8 @@ from kaizen.demo.report import DemoReport
 from kaizen.training.metrics import contains_answer
 from tests.fixtures.broker import REPO, SHARED_MODELS_DIR
 
-pytestmark = pytest.mark.slow
+# The whole demo on 2 cores: ~12 minutes alone, more on a loaded CI machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 EXPECTED_STAGES = {
     "simulated users ask",
