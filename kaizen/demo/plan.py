@@ -33,13 +33,16 @@ class DemoOptions(BaseModel):
     fast: bool = False
     tenant: str = "default"
     max_new_tokens: int = Field(24, ge=4)
-    train_steps: int | None = Field(
-        40, description="Optimizer steps per retrain; None = the trainer's default (epochs, grows with data)."
-    )
+    # Three passes teach the corrected facts (measured: closed-book held-out rises) and keep a retrain of the
+    # long RAFT examples (~5 s each per pass on 2 cores) inside the demo's time budget.
+    train_epochs: float = Field(3.0, gt=0, description="Passes over the training split per retrain.")
+    # Smaller chunks than the platform default: three of them keep a rag prompt near 550 tokens, and the RAFT
+    # examples built from them train in half the time.
+    chunk_tokens: int = Field(128, ge=16)
 
     @classmethod
     def fast_defaults(cls, **changes: object) -> DemoOptions:
-        return cls(**({"cycles": 1, "questions": 30, "heldout": 16, "fast": True, "train_steps": None} | changes))
+        return cls(**({"cycles": 1, "questions": 30, "heldout": 16, "fast": True} | changes))
 
 
 def _order(key: str) -> str:

@@ -46,7 +46,7 @@ class DemoRunner:
     def __init__(self, settings: Settings, options: DemoOptions, *, console: Console | None = None) -> None:
         # RAFT examples show as many documents (oracle + distractors) as the users' rag prompts show chunks, so
         # the adapter trains on prompts of the length it serves.
-        self.settings = settings.with_overrides(raft_distractors=RAG_TOP_K - 1)
+        self.settings = settings.with_overrides(raft_distractors=RAG_TOP_K - 1, chunk_tokens=options.chunk_tokens)
         self.options = options
         self.console = console or Console()
         self.plan: DemoPlan = make_plan(options)
@@ -249,7 +249,7 @@ class DemoRunner:
         apply_prefect_env(settings)
         from flows.retrain import retrain
 
-        overrides = {"steps": self.options.train_steps} if self.options.train_steps else None
+        overrides = {"epochs": self.options.train_epochs}
         outcome = retrain(tenant=self.options.tenant, settings=settings, overrides=overrides)
         reasons = "; ".join(outcome.decision.reasons)
         self.console.print(f"adapter {outcome.version}: {outcome.status} — {reasons}")

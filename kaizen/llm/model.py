@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedTokenizerBase
 
 from kaizen.llm.fingerprint import fingerprint
+from kaizen.llm.head import use_vocab_head
 from kaizen.llm.types import ChatMessage, GenerationError, Prompt
 
 
@@ -41,6 +42,7 @@ def load_model(model_dir: Path, dtype: str | torch.dtype = "bfloat16", threads: 
     torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     tokenizer = load_tokenizer(model_dir)
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch_dtype, local_files_only=True)
+    use_vocab_head(model)
     model.eval()
     return LoadedModel(
         model_dir=model_dir,

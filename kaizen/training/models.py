@@ -12,6 +12,7 @@ from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 from kaizen.config import Settings
 from kaizen.llm import model as llm_model
 from kaizen.llm.fingerprint import fingerprint
+from kaizen.llm.head import use_vocab_head
 from kaizen.training.adapters import load_adapter
 
 
@@ -36,6 +37,7 @@ def load_model(model_dir: Path, adapter_dir: Path | None = None) -> nn.Module:
     Always fresh: partial freezing writes into the base weights, and peft injects layers in place.
     """
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    use_vocab_head(model)
     model.eval()
     if adapter_dir is not None:
         model = load_adapter(model, adapter_dir)
