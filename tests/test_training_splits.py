@@ -38,3 +38,17 @@ def test_empty_regression_bucket_is_not_frozen(tmp_path: Path) -> None:
     store = RegressionStore(tmp_path)
     make_splits(examples(3), heldout_fraction=0.0, regression_fraction=0.0, store=store)
     assert store.load("default") is None
+
+
+def test_both_forms_of_one_interaction_share_a_split(tmp_path: Path) -> None:
+    pairs = [
+        TrainingExample(example_id=f"{kind}-{i}", group_id=f"fb{i}", kind=kind, question=f"q{i}", reference="a")
+        for i in range(200)
+        for kind in ("instruction", "raft")
+    ]
+    splits = make_splits(pairs, heldout_fraction=0.2, regression_fraction=0.1, store=RegressionStore(tmp_path))
+    side = {}
+    for name, members in (("train", splits.train), ("heldout", splits.heldout), ("regression", splits.regression)):
+        for ex in members:
+            assert side.setdefault(ex.group_id, name) == name, f"{ex.group_id} is on two sides"
+    assert len(side) == 200 and splits.heldout and splits.regression

@@ -28,6 +28,9 @@ class TrainingExample(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     example_id: str
+    group_id: str = Field(
+        "", description="The interaction it came from: its instruction and RAFT forms share it (and a split)."
+    )
     tenant: str = "default"
     kind: Kind
     question: str
@@ -35,6 +38,10 @@ class TrainingExample(BaseModel):
     oracle_numbers: list[int] = Field(default_factory=list, description="Numbers of the oracle sources shown.")
     reference: str = Field(description="The short answer scored by exact match / F1.")
     oracle_texts: list[str] = Field(default_factory=list, description="RAFT: text of the oracle documents.")
+
+    @property
+    def split_key(self) -> str:
+        return self.group_id or self.example_id
 
     @property
     def open_book(self) -> bool:
@@ -54,6 +61,7 @@ def from_instruction(example: InstructionExample) -> TrainingExample:
     # Closed-book: the flywheel teaches the model the answers users confirmed or corrected.
     return TrainingExample(
         example_id=example.example_id,
+        group_id=str(example.feedback_id),
         tenant=example.tenant,
         kind="instruction",
         question=example.instruction,
@@ -65,6 +73,7 @@ def from_raft(example: RaftExample, *, max_doc_chars: int = 800) -> TrainingExam
     sources = [as_source(i, d.title, d.text, max_doc_chars) for i, d in enumerate(example.documents, start=1)]
     return TrainingExample(
         example_id=example.example_id,
+        group_id=str(example.feedback_id) if example.feedback_id else "",
         tenant=example.tenant,
         kind="raft",
         question=example.question,

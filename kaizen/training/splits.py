@@ -93,18 +93,20 @@ def make_splits(
     tenant: str = "default",
 ) -> Splits:
     """Train / held-out / regression; with a store, the tenant's frozen regression set replaces the hashed one."""
+    # Split by interaction, not by example: the instruction and RAFT forms of one question must not sit on both
+    # sides, or held-out would measure recall of a question trained on.
     by_split: dict[Split, list[TrainingExample]] = {s: [] for s in Split}
     for ex in examples:
         by_split[
-            split_of(ex.example_id, heldout_fraction=heldout_fraction, regression_fraction=regression_fraction)
+            split_of(ex.split_key, heldout_fraction=heldout_fraction, regression_fraction=regression_fraction)
         ].append(ex)
     regression = by_split[Split.regression]
     if store is not None:
         regression = store.load_or_create(tenant, regression)
-    frozen = {e.example_id for e in regression}
+    frozen = {e.split_key for e in regression}
     # Examples hashed into the regression bucket after the set was frozen still never reach training: they are
     # evaluated as held-out instead.
-    heldout = by_split[Split.heldout] + [e for e in by_split[Split.regression] if e.example_id not in frozen]
-    train = [e for e in by_split[Split.train] if e.example_id not in frozen]
-    heldout = [e for e in heldout if e.example_id not in frozen]
+    heldout = by_split[Split.heldout] + [e for e in by_split[Split.regression] if e.split_key not in frozen]
+    train = [e for e in by_split[Split.train] if e.split_key not in frozen]
+    heldout = [e for e in heldout if e.split_key not in frozen]
     return Splits(train=train, heldout=heldout, regression=regression)
