@@ -41,6 +41,10 @@ async def test_adapters_change_outputs_and_mix_in_one_batch(
     manager.load("v2")
     one, two = await _tokens(tiny_engine, "v1"), await _tokens(tiny_engine, "v2")
     assert len({tuple(base), tuple(one), tuple(two)}) == 3
+    # A batch on one adapter runs it directly (no per-row routing): the same tokens as routed rows give.
+    assert await _tokens(tiny_engine, "__base__") == base and await _tokens(tiny_engine, "v1") == one
+    uniform = await asyncio.gather(*(tiny_engine.generate(PROMPT, max_new_tokens=8, adapter="v2") for _ in range(3)))
+    assert [c.tokens for c in uniform] == [two, two, two]
     mixed = await asyncio.gather(
         *(tiny_engine.generate(PROMPT, max_new_tokens=8, adapter=a) for a in ("v1", "__base__", "v2", "v1"))
     )
