@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -18,7 +19,7 @@ from kaizen.demo.report import CycleReport, DemoReport, Score, mode_table, summa
 from kaizen.demo.users import RAG_TOP_K, Exchange, SimulatedUsers
 from kaizen.events import DocumentEvent, Mode
 from kaizen.platform import Platform
-from kaizen.platform.parts import ALL_PARTS, FLOWS
+from kaizen.platform.parts import ALL_PARTS, FLOWS, SERVING
 from kaizen.platform.status import status_line
 from kaizen.platform.supervisor import PartStatus
 from kaizen.registry import AdapterRegistry
@@ -210,7 +211,7 @@ class DemoRunner:
             outcome = self._retrain(settings)
         with self.stage("hot-swap"):
             if outcome.event is not None:
-                self._wait_swap(settings, outcome.version)
+                self._wait_swap(platform, outcome.version)
         report = self._evaluate(settings, cycle=cycle)
         report.stream_by_mode = by_mode
         report.feedback_sent = len(sent)
@@ -249,19 +250,28 @@ class DemoRunner:
         apply_prefect_env(settings)
         from flows.retrain import retrain
 
-        overrides = {"epochs": self.options.train_epochs}
+        # Evaluated answers get the users' token budget: verbose base-model answers otherwise run to 48 tokens.
+        overrides = {"epochs": self.options.train_epochs, "eval_max_new_tokens": self.options.max_new_tokens}
         outcome = retrain(tenant=self.options.tenant, settings=settings, overrides=overrides)
         reasons = "; ".join(outcome.decision.reasons)
         self.console.print(f"adapter {outcome.version}: {outcome.status} — {reasons}")
         return outcome
 
-    def _wait_swap(self, settings: Settings, version: str, timeout: float = 180) -> None:
-        """Ask until a response names the new adapter: the serving service has hot-swapped."""
-        probe = self.plan.heldout[:1]
+    def _wait_swap(self, platform: Platform, version: str, timeout: float = 180) -> None:
+        """Wait until the serving service reports the new adapter active (its /healthz names it).
+
+        The held-out test that follows checks the other half: every response after the swap names this version.
+        """
+        serving = platform.process(SERVING)
+        if serving is None:
+            raise DemoError("the serving service is not running")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            exchange = self._users(settings).ask(probe, [Mode.direct], salt=f"probe-{time.monotonic()}", timeout=60)[0]
-            if exchange.response and exchange.response.adapter_version == version:
+            try:
+                health = httpx.get(serving.spec.health_url, timeout=5).json()
+            except (httpx.HTTPError, ValueError):
+                health = {}
+            if health.get("active_adapter") == version:
                 return
-            time.sleep(1.0)
+            time.sleep(0.5)
         raise DemoError(f"the serving service did not switch to adapter {version} within {timeout}s")

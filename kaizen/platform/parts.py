@@ -9,7 +9,8 @@ from kaizen.config import Settings
 from kaizen.platform.process import PartSpec
 from kaizen.streaming.broker import free_port
 
-SERVICES = ("serving", "curator", "indexer")
+SERVING = "serving"
+SERVICES = (SERVING, "curator", "indexer")
 BROKER = "broker"
 GATEWAY = "gateway"
 PREFECT = "prefect"
