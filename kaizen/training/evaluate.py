@@ -51,9 +51,13 @@ class EvalReport(BaseModel):
 
 
 def _exams(examples: Sequence[TrainingExample]) -> list[tuple[TrainingExample, ExamMode]]:
-    """Every example closed-book; those with context also open-book (RAFT documents, instruction context)."""
+    """Every example closed-book; those whose documents hold the answer also open-book.
+
+    A RAFT example left without its oracle (probability 1-P) trains answering from memory; as an open-book exam
+    it would only repeat the closed-book one with distractors to read.
+    """
     exams: list[tuple[TrainingExample, ExamMode]] = [(ex, "closed_book") for ex in examples]
-    exams += [(ex, "open_book") for ex in examples if ex.open_book]
+    exams += [(ex, "open_book") for ex in examples if ex.open_book and (ex.kind != "raft" or ex.oracle_numbers)]
     return exams
 
 
