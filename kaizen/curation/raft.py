@@ -130,8 +130,8 @@ class RaftBuilder:
                 pii[k] = pii.get(k, 0) + v
             return cleaned
 
-        # Retrieved chunk ids carry no knowledge base: take the oracle's citation, else any citation's.
         oracle_ids = self._oracle_ids(response, fb)
+        # Retrieved chunk ids carry no knowledge base: take the oracle's citation, else any citation's.
         cited_kbs = [c.knowledge_base for c in response.citations if c.chunk_id in oracle_ids]
         kb = next(iter(cited_kbs + [c.knowledge_base for c in response.citations]), "")
         texts: dict[str, tuple[str, str]] = {}
@@ -184,7 +184,7 @@ class RaftBuilder:
     def _named_chunks(
         self, response: InteractionResponse, document_ids: Sequence[str], answer: str, cited_kb: str
     ) -> tuple[str, list[Chunk]]:
-        """(knowledge base, oracle chunks) of the first named document found in the store; ("", []) if none."""
+        """(knowledge base, oracle chunks) of the first named document found in the store; no chunks if none is."""
         if self._lookup is None:
             return cited_kb, []
         kbs = [kb for kb in dict.fromkeys([cited_kb, *self._lookup.knowledge_bases(tenant=response.tenant)]) if kb]
