@@ -98,7 +98,12 @@ class Settings(BaseSettings):
         "auto", pattern=r"^(auto|lora|prefix|ptuning|freeze)$", description="auto = chosen by dataset size."
     )
     retrain_gate_metric: str = Field("token_f1", description="Held-out metric a candidate must improve.")
-    retrain_gate_margin: float = Field(0.02, ge=0.0, description="How much the candidate must beat the promoted.")
+    retrain_gate_margin: float = Field(
+        0.02,
+        ge=-1.0,
+        le=1.0,
+        description="How much the candidate must beat the promoted; negative lets a worse one through (drills).",
+    )
     retrain_regression_tolerance: float = Field(
         0.0, ge=0.0, description="How far the regression-set metric may fall before the gate refuses."
     )

@@ -33,9 +33,10 @@ def report(tmp_path_factory: pytest.TempPathFactory, base_model_dir: Path) -> De
         "KAIZEN_PREFECT_PORT": "0",
         "KAIZEN_GATEWAY_PORT": "0",
         # This test is about the mechanics (curate -> retrain -> gate -> publish -> hot-swap -> responses name the
-        # new adapter), so the gate only asks the candidate not to be worse on held-out; with ~20 training
-        # examples the default margin is decided by noise. The gate's refusals are tested in test_flows_retrain.
-        "KAIZEN_RETRAIN_GATE_MARGIN": "0",
+        # new adapter), so the gate lets any candidate through: with ~20 training examples whether it beats the
+        # base model on unseen questions is decided by noise. The gate's refusals are tested in
+        # test_flows_retrain and test_training_metrics.
+        "KAIZEN_RETRAIN_GATE_MARGIN": "-1",
         "KAIZEN_RETRAIN_REGRESSION_TOLERANCE": "1",
     }
     cmd = [

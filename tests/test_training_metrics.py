@@ -95,3 +95,14 @@ def test_gate_refuses_without_heldout() -> None:
         baseline_regression={},
     )
     assert not d.passed and "empty" in d.reasons[0]
+
+
+def test_a_negative_margin_lets_a_worse_candidate_through_for_drills() -> None:
+    drill = decide(
+        GatePolicy(margin=-1.0, regression_tolerance=1.0),
+        candidate_heldout={"token_f1": 0.1},
+        baseline_heldout={"token_f1": 0.4},
+        candidate_regression={"token_f1": 0.0, "n": 4},
+        baseline_regression={"token_f1": 0.9, "n": 4},
+    )
+    assert drill.passed
