@@ -102,3 +102,24 @@ def test_a_named_document_is_read_from_the_knowledge_base(tmp_path: Path) -> Non
     assert [(d.chunk_id, d.text) for d in raft.documents if d.oracle] == [("cheese#1", DOCS["cheese"][1])]
     assert len([d for d in raft.documents if not d.oracle]) == 2
     assert f"{BEGIN_QUOTE}{DOCS['cheese'][1]}{END_QUOTE}" in raft.answer
+
+
+def test_a_knowledge_base_the_store_lacks_falls_back_to_the_citation_quotes(tmp_path: Path) -> None:
+    store = _store(tmp_path / "lancedb")
+    curator = Curator(CuratorConfig(raft=RaftConfig(oracle_probability=1.0)), lookup=store, distractor_source=store)
+    request_id = uuid.uuid4()
+    resp = InteractionResponse(
+        tenant="acme",
+        request_id=request_id,
+        response_id=InteractionResponse.response_id_for(request_id),
+        question="What is the capital of France?",
+        answer="Paris.",
+        strategy="rag",
+        citations=[
+            Citation(document_id="d", chunk_id="d#0", knowledge_base="elsewhere", quote="Paris is the capital.")
+        ],
+    )
+    curator.add_response(resp)
+    result = curator.add_feedback(Feedback(tenant="acme", response_id=resp.response_id, thumbs=Thumbs.up))
+    assert result.instruction is not None and result.raft is not None
+    assert [d.text for d in result.raft.documents] == ["Paris is the capital."]

@@ -7,6 +7,7 @@ oracle between ``##begin_quote##`` and ``##end_quote##`` and ends with the final
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import re
@@ -17,7 +18,7 @@ from typing import Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from kaizen.events import Feedback, InteractionResponse, RaftDocument, RaftExample
-from kaizen.retrieval.types import Chunk
+from kaizen.retrieval.types import Chunk, KnowledgeBaseNotFound
 
 BEGIN_QUOTE = "##begin_quote##"
 END_QUOTE = "##end_quote##"
@@ -190,9 +191,12 @@ class RaftBuilder:
         kbs = [kb for kb in dict.fromkeys([cited_kb, *self._lookup.knowledge_bases(tenant=response.tenant)]) if kb]
         for document_id in document_ids:
             for kb in kbs:
-                chunks = self._lookup.document_chunks(
-                    tenant=response.tenant, knowledge_base=kb, document_id=document_id
-                )
+                try:
+                    chunks = self._lookup.document_chunks(
+                        tenant=response.tenant, knowledge_base=kb, document_id=document_id
+                    )
+                except KnowledgeBaseNotFound:
+                    continue
                 if chunks:
                     return kb, answering_chunks(chunks, answer)
         return cited_kb, []
@@ -201,8 +205,10 @@ class RaftBuilder:
         """chunk_id -> (title, text): the chunk store when there is one, the citation quotes otherwise."""
         found: dict[str, tuple[str, str]] = {}
         if self._lookup is not None and kb:
-            for chunk in self._lookup.get_chunks(tenant=response.tenant, knowledge_base=kb, chunk_ids=chunk_ids):
-                found[chunk.chunk_id] = (chunk.title, chunk.text)
+            # A knowledge base this store does not hold (another backend's, or deleted): the quotes remain.
+            with contextlib.suppress(KnowledgeBaseNotFound):
+                for chunk in self._lookup.get_chunks(tenant=response.tenant, knowledge_base=kb, chunk_ids=chunk_ids):
+                    found[chunk.chunk_id] = (chunk.title, chunk.text)
         for c in response.citations:
             if c.chunk_id not in found and c.quote.strip():
                 found[c.chunk_id] = (c.title, c.quote)
@@ -234,9 +240,13 @@ class RaftBuilder:
         ][:k]
         if len(chosen) < k and self._distractors is not None and kb:
             exclude = oracle_ids | {d.chunk_id for d in chosen}
-            for chunk in self._distractors.random_chunks(
-                tenant=response.tenant, knowledge_base=kb, n=k - len(chosen), exclude=exclude, seed=seed
-            ):
+            try:
+                extra = self._distractors.random_chunks(
+                    tenant=response.tenant, knowledge_base=kb, n=k - len(chosen), exclude=exclude, seed=seed
+                )
+            except KnowledgeBaseNotFound:
+                extra = []
+            for chunk in extra:
                 texts[chunk.chunk_id] = (chunk.title, chunk.text)
                 chosen.append(self._document(chunk.chunk_id, texts, clean, oracle=False))
         return chosen
