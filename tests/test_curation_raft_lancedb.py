@@ -43,19 +43,28 @@ def _store(path: Path) -> LanceDBStore:
     return store
 
 
+def _response(question: str, answer: str, strategy: str, **extra: object) -> InteractionResponse:
+    request_id = uuid.uuid4()
+    return InteractionResponse(
+        tenant="acme",
+        request_id=request_id,
+        response_id=InteractionResponse.response_id_for(request_id),
+        question=question,
+        answer=answer,
+        strategy=strategy,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
 def test_distractors_come_from_the_knowledge_base(tmp_path: Path) -> None:
     store = _store(tmp_path / "lancedb")
     assert isinstance(store, DistractorSource)
     config = CuratorConfig(raft=RaftConfig(oracle_probability=1.0, distractors=3))
     curator = Curator(config, distractor_source=store)
-    request_id = uuid.uuid4()
-    resp = InteractionResponse(
-        tenant="acme",
-        request_id=request_id,
-        response_id=InteractionResponse.response_id_for(request_id),
-        question="What is the capital of France?",
-        answer="Paris is the capital of France.",
-        strategy="rag",
+    resp = _response(
+        "What is the capital of France?",
+        "Paris is the capital of France.",
+        "rag",
         citations=[Citation(document_id="geo", chunk_id="geo#0", knowledge_base="facts", quote=DOCS["geo"][0])],
         retrieved_chunk_ids=["geo#0"],
     )
@@ -80,15 +89,7 @@ def test_a_named_document_is_read_from_the_knowledge_base(tmp_path: Path) -> Non
     assert isinstance(store, ChunkLookup)
     config = CuratorConfig(raft=RaftConfig(oracle_probability=1.0, distractors=2))
     curator = Curator(config, lookup=store, distractor_source=store)
-    request_id = uuid.uuid4()
-    closed_book = InteractionResponse(
-        tenant="acme",
-        request_id=request_id,
-        response_id=InteractionResponse.response_id_for(request_id),
-        question="Where is Comte made?",
-        answer="In Normandy.",
-        strategy="direct",
-    )
+    closed_book = _response("Where is Comte made?", "In Normandy.", "direct")
     curator.add_response(closed_book)
     fb = Feedback(
         tenant="acme",
@@ -107,14 +108,10 @@ def test_a_named_document_is_read_from_the_knowledge_base(tmp_path: Path) -> Non
 def test_a_knowledge_base_the_store_lacks_falls_back_to_the_citation_quotes(tmp_path: Path) -> None:
     store = _store(tmp_path / "lancedb")
     curator = Curator(CuratorConfig(raft=RaftConfig(oracle_probability=1.0)), lookup=store, distractor_source=store)
-    request_id = uuid.uuid4()
-    resp = InteractionResponse(
-        tenant="acme",
-        request_id=request_id,
-        response_id=InteractionResponse.response_id_for(request_id),
-        question="What is the capital of France?",
-        answer="Paris.",
-        strategy="rag",
+    resp = _response(
+        "What is the capital of France?",
+        "Paris.",
+        "rag",
         citations=[
             Citation(document_id="d", chunk_id="d#0", knowledge_base="elsewhere", quote="Paris is the capital.")
         ],
