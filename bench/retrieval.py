@@ -83,9 +83,7 @@ def cached_corpus(n_chunks: int, settings: Settings) -> tuple[list[Doc], list[Ch
     corpus_s = time.perf_counter() - start
     embedder = get_embedder(settings)
     texts = [embedding_text(c) for c in chunks]
-    start = time.perf_counter()
-    vectors = embedder.embed(texts)
-    embed_s = time.perf_counter() - start
+    vectors, embed_s = embed_resumably(embedder, texts, base)
     tokens = sum(len(t) for t in embedder.tokenizer(texts, add_special_tokens=True, truncation=True)["input_ids"])
     info = {
         "chunks": len(chunks),
@@ -103,6 +101,29 @@ def cached_corpus(n_chunks: int, settings: Settings) -> tuple[list[Doc], list[Ch
     np.save(files[2], vectors)
     files[3].write_text(json.dumps(info, indent=2))
     return docs, chunks, vectors, info | {"cached": False}
+
+
+def embed_resumably(embedder: Any, texts: list[str], base: Path, part: int = 1_000) -> tuple[np.ndarray, float]:
+    """Embed in parts saved as they finish, so an interrupted 20k run resumes instead of starting over."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    parts: list[np.ndarray] = []
+    embed_s = 0.0
+    for i in range(0, len(texts), part):
+        path = base.with_name(f"{base.name}.part{i // part:03d}.npy")
+        timing = path.with_suffix(".s")
+        if path.exists() and timing.exists():
+            parts.append(np.load(path))
+            embed_s += float(timing.read_text())
+            continue
+        start = time.perf_counter()
+        vectors = embedder.embed(texts[i : i + part])
+        elapsed = time.perf_counter() - start
+        np.save(path, vectors)
+        timing.write_text(f"{elapsed:.3f}")
+        parts.append(vectors)
+        embed_s += elapsed
+        print(f"embedded {min(i + part, len(texts))}/{len(texts)} chunks ({part / elapsed:.1f}/s)", flush=True)
+    return np.concatenate(parts), embed_s
 
 
 def fresh_embedding_rate(chunks: list[Chunk], settings: Settings, sample: int) -> dict[str, float]:

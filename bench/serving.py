@@ -61,6 +61,11 @@ def questions(n: int, tokens: int) -> list[InteractionRequest]:
     ]
 
 
+def fresh(requests: list[InteractionRequest]) -> list[InteractionRequest]:
+    """The same questions under new event ids: serving answers an id once, so a re-sent id would wait forever."""
+    return [r.model_copy(update={"event_id": InteractionRequest(question="x").event_id}) for r in requests]
+
+
 async def closed_loop(
     requests: list[InteractionRequest],
     concurrency: int,
@@ -216,8 +221,8 @@ async def bench_kafka(
     adapters = make_adapters(settings, Path(settings.base_model), ["bench-a", "bench-b"]) if swaps else []
     with serving_service(settings, log):
         async with KafkaClient(settings) as client:
-            await closed_loop(requests[:concurrency], concurrency, client.ask)  # warm-up
-            through_kafka = await closed_loop(requests, concurrency, client.ask)
+            await closed_loop(fresh(requests[:concurrency]), concurrency, client.ask)  # warm-up
+            through_kafka = await closed_loop(fresh(requests), concurrency, client.ask)
             swap_result: dict[str, Any] = {"swaps": 0}
             if swaps:
                 swap_result = await swaps_under_load(client, requests, concurrency, adapters, swaps)
@@ -231,7 +236,7 @@ async def swaps_under_load(
     adapters: list[AdapterEvent],
     swaps: int,
 ) -> dict[str, Any]:
-    load = [r.model_copy(update={"event_id": InteractionRequest(question="x").event_id}) for r in requests * 2]
+    load = fresh(requests * 2)
     versions: list[str | None] = []
 
     async def ask(request: InteractionRequest) -> InteractionResponse:
