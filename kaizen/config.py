@@ -97,7 +97,14 @@ class Settings(BaseSettings):
     training_method: str = Field(
         "auto", pattern=r"^(auto|lora|prefix|ptuning|freeze)$", description="auto = chosen by dataset size."
     )
-    retrain_gate_metric: str = Field("token_f1", description="Held-out metric a candidate must improve.")
+    retrain_gate_metric: str = Field(
+        "contains",
+        description=(
+            "Held-out metric a candidate must improve (contains, token_f1, exact_match; open_book.* or closed_book.*"
+            " for one form). contains = the reference answer is in the answer: token F1 would penalise an answer"
+            " that quotes the sentence it comes from, which is what open-book training teaches."
+        ),
+    )
     retrain_gate_margin: float = Field(
         0.02,
         ge=-1.0,

@@ -38,7 +38,8 @@ async def test_bootstrap_writes_raft_examples_quoting_the_oracle() -> None:
     # The example's own answer cites its oracle, so it is valid RAFT training data.
     ex = to_training_examples([first])[0]
     answer, cited = parse_answer(ex.target(open_book=True))
-    assert answer == "Ostrelle" and cited == ex.oracle_numbers and len(cited) == 1
+    assert answer == "The treaty of the seven rivers was signed in Ostrelle"  # the oracle's words, to the answer
+    assert cited == ex.oracle_numbers and len(cited) == 1
     # An answer the fact does not contain falls back to the fact itself.
     assert out[1].final_answer == pick_fact(chunks[1].text, 30)
     again = await bootstrap_examples(ScriptedLLM(), chunks, BootstrapParams(distractors=1, oracle_share=1.0))

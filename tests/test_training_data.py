@@ -57,7 +57,9 @@ def test_mix_converts_both_kinds_and_skips_rejected() -> None:
     assert r.open_book and r.oracle_numbers == [1]
     assert "[1] Sites: Site 1 is in Quellmoor." in r.prompt(open_book=True)
     assert r.prompt(open_book=True).endswith("Question: Where is site 1?\nAnswer:")
-    assert r.target(open_book=True) == " Quellmoor [1]\n\n"
+    # With the oracle shown, the target copies the oracle's words up to the answer (RAFT's quote, one clause).
+    assert r.quoted == "Site 1 is in Quellmoor"
+    assert r.target(open_book=True) == " Site 1 is in Quellmoor [1]\n\n"
     assert r.target(open_book=False) == " Quellmoor\n\n"
     assert r.oracle_texts == ["Site 1 is in Quellmoor."]
     # Closed-book: the serving direct prompt with the question alone.
@@ -125,3 +127,25 @@ def test_in_memory_snapshot_version_follows_content() -> None:
 def test_training_example_roundtrips() -> None:
     ex = to_training_examples([raft(4)])[0]
     assert TrainingExample.model_validate_json(ex.model_dump_json()) == ex
+
+
+def test_open_book_target_quotes_the_oracle_only_when_a_shown_source_holds_the_answer() -> None:
+    from kaizen.training.data import quoted_clause
+
+    reasoning = (
+        "##Reason: The document states ##begin_quote##The hall opened in 1990.##end_quote##. "
+        "It also states ##begin_quote##The head baker is Mina Ortiz, who joined in 2019.##end_quote##."
+    )
+    shown = ["The head baker is Mina Ortiz, who joined in 2019. The hall opened in 1990."]
+    assert quoted_clause(reasoning, "mina ortiz", shown) == "The head baker is Mina Ortiz"
+    # A quote the shown sources do not hold (cut off by the document limit) cannot be copied: no clause.
+    assert quoted_clause(reasoning, "Mina Ortiz", ["The hall opened in 1990."]) == ""
+    assert quoted_clause(reasoning, "Oslo", shown) == ""
+    assert quoted_clause(reasoning, "", shown) == ""
+
+    # Without the oracle (RAFT's 1-P share) the target stays the bare answer, with no citation.
+    ex = raft(2)
+    docs = [d.model_copy(update={"oracle": False}) for d in ex.documents]
+    memory = to_training_examples([ex.model_copy(update={"documents": docs, "oracle_included": False})])[0]
+    assert memory.oracle_numbers == [] and memory.quoted == ""
+    assert memory.target(open_book=True) == " Quellmoor\n\n"

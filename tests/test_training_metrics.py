@@ -23,7 +23,7 @@ def test_citation_must_quote_the_oracle() -> None:
 
 
 def scores(f1: float, n: float = 10.0) -> dict[str, float]:
-    return {"token_f1": f1, "n": n}
+    return {"token_f1": f1, "contains": f1, "n": n}
 
 
 def test_gate_refuses_a_worse_adapter() -> None:
@@ -100,9 +100,9 @@ def test_gate_refuses_without_heldout() -> None:
 def test_a_negative_margin_lets_a_worse_candidate_through_for_drills() -> None:
     drill = decide(
         GatePolicy(margin=-1.0, regression_tolerance=1.0),
-        candidate_heldout={"token_f1": 0.1},
-        baseline_heldout={"token_f1": 0.4},
-        candidate_regression={"token_f1": 0.0, "n": 4},
-        baseline_regression={"token_f1": 0.9, "n": 4},
+        candidate_heldout=scores(0.1),
+        baseline_heldout=scores(0.4),
+        candidate_regression=scores(0.0, n=4),
+        baseline_regression=scores(0.9, n=4),
     )
     assert drill.passed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
@@ -20,6 +21,7 @@ QUOTE_OPEN = "##begin_quote##"
 QUOTE_CLOSE = "##end_quote##"
 
 Kind = Literal["instruction", "raft"]
+_QUOTE = re.compile(re.escape(QUOTE_OPEN) + r"(.*?)" + re.escape(QUOTE_CLOSE), re.DOTALL)
 
 
 class TrainingExample(BaseModel):
@@ -38,6 +40,9 @@ class TrainingExample(BaseModel):
     oracle_numbers: list[int] = Field(default_factory=list, description="Numbers of the oracle sources shown.")
     reference: str = Field(description="The short answer scored by exact match / F1.")
     oracle_texts: list[str] = Field(default_factory=list, description="RAFT: text of the oracle documents.")
+    quoted: str = Field(
+        "", description="RAFT: the oracle's words up to and including the answer, the open-book training target."
+    )
 
     @property
     def split_key(self) -> str:
@@ -53,8 +58,15 @@ class TrainingExample(BaseModel):
         return closed_book_prompt(self.question)
 
     def target(self, *, open_book: bool) -> str:
-        """Open-book answers cite the oracle sources shown, as the rag strategy expects; closed-book ones do not."""
-        return answer_target(self.reference, self.oracle_numbers if open_book and self.sources else None)
+        """Open-book answers cite the oracle sources shown, as the rag strategy expects; closed-book ones do not.
+
+        With the oracle shown, the target is the oracle's own words up to the answer (RAFT's quote, as one
+        clause): copying the sentence that answers teaches reading the sources, which carries over to questions
+        never trained on, where a bare answer only teaches recalling this one.
+        """
+        if open_book and self.sources and self.oracle_numbers:
+            return answer_target(self.quoted or self.reference, self.oracle_numbers)
+        return answer_target(self.reference, None)
 
 
 def from_instruction(example: InstructionExample) -> TrainingExample:
@@ -69,8 +81,22 @@ def from_instruction(example: InstructionExample) -> TrainingExample:
     )
 
 
+def quoted_clause(reasoning: str, answer: str, shown: Sequence[str]) -> str:
+    """The first quote (between RAFT's quote marks) that holds the answer and a shown source holds, cut after it."""
+    want = answer.strip().casefold()
+    if not want:
+        return ""
+    for quote in _QUOTE.findall(reasoning):
+        end = quote.casefold().find(want)
+        clause = quote[: end + len(want)].strip() if end >= 0 else ""
+        if clause and any(clause in text for text in shown):
+            return clause
+    return ""
+
+
 def from_raft(example: RaftExample, *, max_doc_chars: int = 800) -> TrainingExample:
     sources = [as_source(i, d.title, d.text, max_doc_chars) for i, d in enumerate(example.documents, start=1)]
+    oracle_sources = [s.text for s, d in zip(sources, example.documents, strict=True) if d.oracle]
     return TrainingExample(
         example_id=example.example_id,
         group_id=str(example.feedback_id) if example.feedback_id else "",
@@ -81,6 +107,7 @@ def from_raft(example: RaftExample, *, max_doc_chars: int = 800) -> TrainingExam
         oracle_numbers=[i for i, d in enumerate(example.documents, start=1) if d.oracle],
         reference=example.final_answer,
         oracle_texts=[d.text for d in example.documents if d.oracle],
+        quoted=quoted_clause(example.answer, example.final_answer, oracle_sources),
     )
 
 

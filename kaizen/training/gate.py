@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 
 class GatePolicy(BaseModel):
-    metric: str = "token_f1"
+    metric: str = "contains"
     # Negative margins admit a candidate that scores up to |margin| below the baseline: for drills of the
     # promote -> hot-swap path (the e2e demo test), never a production default.
     margin: float = Field(0.02, ge=-1.0, le=1.0)
