@@ -75,8 +75,9 @@ def cached_corpus(n_chunks: int, settings: Settings) -> tuple[list[Doc], list[Ch
     base = CACHE / f"retrieval-{n_chunks}-{key}"
     files = [base.with_suffix(s) for s in (".docs.jsonl", ".chunks.jsonl", ".npy", ".json")]
     if all(f.exists() for f in files):
-        docs = [Doc.model_validate_json(line) for line in files[0].read_text().splitlines()]
-        chunks = [Chunk.model_validate_json(line) for line in files[1].read_text().splitlines()]
+        # split("\n"), not splitlines(): docstrings hold \x85 and U+2028, which JSON leaves unescaped.
+        docs = [Doc.model_validate_json(line) for line in files[0].read_text().split("\n") if line]
+        chunks = [Chunk.model_validate_json(line) for line in files[1].read_text().split("\n") if line]
         return docs, chunks, np.load(files[2]), json.loads(files[3].read_text()) | {"cached": True}
     start = time.perf_counter()
     docs, chunks = build_corpus(n_chunks, settings)
