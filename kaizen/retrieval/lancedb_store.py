@@ -19,6 +19,7 @@ from lancedb.rerankers import LinearCombinationReranker, RRFReranker
 from lancedb.table import Table
 
 from kaizen.retrieval.chunking import embedding_text
+from kaizen.retrieval.lancedb_resident import ResidentVectors
 from kaizen.retrieval.lancedb_schema import CHUNK_COLUMNS, quote, row_to_chunk, schema, where_clause
 from kaizen.retrieval.store import (
     FusionMethod,
@@ -48,9 +49,15 @@ class LanceDBStore(VectorStore):
         dimension: int,
         read_consistency: timedelta = timedelta(seconds=1),
         ann_min_rows: int = 0,
+        resident_max_rows: int = 0,
+        resident_inline: bool = False,
         hybrid_engine: HybridEngine = "fused",
     ) -> None:
         """``ann_min_rows``: build an HNSW index on tables that reach this many rows in ``optimize`` (0 = never).
+
+        ``resident_max_rows``: tables up to this size answer vector queries from an in-memory copy of their
+        current version (lancedb_resident.py; 0 = never); ``resident_inline`` loads a new version before
+        answering rather than in the background.
 
         ``hybrid_engine``: "fused" runs the vector and keyword queries and fuses them here (relative-score
         fusion weighted by alpha, as Weaviate does, or RRF); "native" uses LanceDB's hybrid query with its
@@ -67,6 +74,7 @@ class LanceDBStore(VectorStore):
         self._tables: dict[str, Table] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lancedb-search")
+        self.resident = ResidentVectors(resident_max_rows, self._pool, inline=resident_inline)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
@@ -126,6 +134,14 @@ class LanceDBStore(VectorStore):
             table.create_scalar_index("meta_tags", index_type="LABEL_LIST")
         if ("search_text",) not in existing:
             table.create_fts_index("search_text", with_position=False)
+
+    def load_resident(self, knowledge_base: str) -> int:
+        """Load the knowledge base's vectors into memory now (queries otherwise load them in the background).
+
+        Returns the bytes held, 0 when the table is over ``resident_max_rows`` or missing."""
+        table = self._table(knowledge_base)
+        snapshot = self.resident.load(knowledge_base, table) if table is not None else None
+        return snapshot.nbytes if snapshot is not None else 0
 
     def optimize(self) -> None:
         """Fold new rows into the indexes and compact small writes (call after a batch of upserts)."""
@@ -293,6 +309,10 @@ class LanceDBStore(VectorStore):
         self, tenant: str, knowledge_base: str, vector: np.ndarray, top_k: int, tags: list[str]
     ) -> list[SearchHit]:
         table = self._searchable(tenant, knowledge_base)
+        resident = None if tags else self.resident.search(knowledge_base, table, tenant, vector, top_k)
+        if resident is not None:
+            hits = [SearchHit(chunk=row_to_chunk(row, knowledge_base), score=score) for row, score in resident]
+            return self._checked(hits, tenant, knowledge_base)
         rows = (
             table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
             .distance_type("cosine")
