@@ -141,6 +141,8 @@ def test_open_book_target_quotes_the_oracle_only_when_a_shown_source_holds_the_a
     # A quote the shown sources do not hold (cut off by the document limit) cannot be copied: no clause.
     assert quoted_clause(reasoning, "Mina Ortiz", ["The hall opened in 1990."]) == ""
     assert quoted_clause(reasoning, "Oslo", shown) == ""
+    bold = "##begin_quote##Staff receive **27 days** of leave.##end_quote##"
+    assert quoted_clause(bold, "27 days", ["Staff receive **27 days** of leave."]) == "Staff receive **27 days**"
     assert quoted_clause(reasoning, "", shown) == ""
 
     # Without the oracle (RAFT's 1-P share) the target stays the bare answer, with no citation.

@@ -21,6 +21,7 @@ QUOTE_OPEN = "##begin_quote##"
 QUOTE_CLOSE = "##end_quote##"
 
 Kind = Literal["instruction", "raft"]
+_CLOSING_MARKS = "*_`"
 _QUOTE = re.compile(re.escape(QUOTE_OPEN) + r"(.*?)" + re.escape(QUOTE_CLOSE), re.DOTALL)
 
 
@@ -87,8 +88,11 @@ def quoted_clause(reasoning: str, answer: str, shown: Sequence[str]) -> str:
     if not want:
         return ""
     for quote in _QUOTE.findall(reasoning):
-        end = quote.casefold().find(want)
-        clause = quote[: end + len(want)].strip() if end >= 0 else ""
+        start = quote.casefold().find(want)
+        end = start + len(want)
+        while start >= 0 and end < len(quote) and quote[end] in _CLOSING_MARKS:
+            end += 1  # close the emphasis the answer sits in (**27 days**), as the source shows it
+        clause = quote[:end].strip() if start >= 0 else ""
         if clause and any(clause in text for text in shown):
             return clause
     return ""
