@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,6 +57,9 @@ class TrainingConfig(BaseModel):
     learning_rate: float = Field(2e-4, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     warmup_steps: int = Field(0, ge=0)
+    lr_schedule: Literal["linear", "constant"] = Field(
+        "linear", description="After warm-up: decay linearly towards 0 over the run, or hold the rate."
+    )
     epochs: float = Field(3.0, gt=0, description="Passes over the training split (ignored when steps is set).")
     steps: int | None = Field(None, ge=1, description="Optimizer steps; None = derived from epochs.")
     batch_size: int = Field(4, ge=1)

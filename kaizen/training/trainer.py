@@ -83,6 +83,15 @@ def _micro_batches(items: list[Encoded], config: TrainingConfig, rng: random.Ran
     return batches
 
 
+def lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
+    """Warm up linearly over ``warmup`` steps, then hold (constant) or fall linearly towards 0 (linear)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    return max(0.0, (total - step) / max(1, total - warmup + 1))
+
+
 def train(
     model: nn.Module,
     tokenizer: object,
@@ -102,9 +111,10 @@ def train(
         raise TrainingError("the model has no trainable parameters: attach a PEFT method first")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0  # type: ignore[attr-defined]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
-    warmup = max(1, config.warmup_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
     total = planned_steps(len(encoded), config)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, max(1, config.warmup_steps), total, config.lr_schedule)
+    )
 
     model.train()
     losses: list[float] = []
