@@ -30,3 +30,14 @@ def test_batches_group_similar_lengths_and_cover_the_epoch() -> None:
     assert [[it.example_id for it in b] for b in again] == [[it.example_id for it in b] for b in batches]
     lengths = [len(b[0].input_ids) for b in batches]
     assert lengths != sorted(lengths)  # batches come in random order, not shortest first
+
+
+def test_learning_rate_warms_up_then_falls_linearly_or_holds() -> None:
+    import itertools
+
+    from kaizen.training.trainer import lr_factor
+
+    linear = [lr_factor(s, 2, 10, "linear") for s in range(10)]
+    assert linear[:2] == [0.5, 1.0]
+    assert all(a > b for a, b in itertools.pairwise(linear[1:])) and 0 < linear[-1] < 0.2
+    assert [lr_factor(s, 1, 5, "constant") for s in range(5)] == [1.0] * 5
