@@ -97,11 +97,6 @@ class ResidentVectors:
         self._rebuild_later(name, table)
         return None
 
-    def current(self, name: str, table: Table) -> Snapshot | None:
-        """The snapshot of the table's current version, if loaded (no load is started)."""
-        snapshot = self._snapshots.get(name) if self.max_rows else None
-        return snapshot if snapshot is not None and snapshot.version == table.version else None
-
     def load(self, name: str, table: Table) -> Snapshot | None:
         """Load the table's current version now (None when it has more than ``max_rows`` rows)."""
         version = table.version
@@ -117,10 +112,6 @@ class ResidentVectors:
         log.debug("resident vectors for %s: v%d, %d rows, %.1f MB", name, version, len(snapshot.matrix),
                   snapshot.nbytes / 1e6)  # fmt: skip
         return snapshot
-
-    def drop(self, name: str) -> None:
-        with self._lock:
-            self._snapshots.pop(name, None)
 
     def _rebuild_later(self, name: str, table: Table) -> None:
         with self._lock:
