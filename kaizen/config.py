@@ -75,7 +75,7 @@ class Settings(BaseSettings):
         ge=0,
         description=(
             "LanceDB knowledge bases up to this many chunks answer vector queries from an in-memory copy "
-            "(~1.6 kB per 384-d chunk with its text); larger ones use the ANN index. 0 = never."
+            "(~2.4 kB per 384-d chunk with its text); larger ones use the ANN index. 0 = never."
         ),
     )
 

@@ -81,4 +81,14 @@ def test_tables_over_the_limit_stay_in_lancedb(tmp_path: Path) -> None:
     assert store.load_resident("kb") == 0
     assert _vector(store, "kb", "acme", TEXTS[5])[0][0] == "doc0#5"
     assert "kb" not in store.resident._snapshots
+    # The oversized version is remembered: later queries neither count nor load it again until it moves.
+    loads: list[str] = []
+    store.resident._executor = type("Recording", (), {"submit": lambda _self, fn, *a: loads.append(a[0])})()
+    for _ in range(3):
+        _vector(store, "kb", "acme", TEXTS[5])
+    assert loads == []
+    store.delete_document(tenant="acme", knowledge_base="kb", document_id="doc0")
+    store.resident.max_rows = 1_000
+    _vector(store, "kb", "globex", TEXTS[70])
+    assert loads == ["kb"]  # the version moved: one load is started
     assert LanceDBStore(tmp_path / "db", dimension=DIM).load_resident("kb") == 0  # disabled by default

@@ -81,6 +81,8 @@ class ResidentVectors:
         self._executor = executor
         self._snapshots: dict[str, Snapshot] = {}
         self._building: set[str] = set()
+        # Table versions found over max_rows: not counted and loaded again on every query, only when they move.
+        self._too_large: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def snapshot_for(self, name: str, table: Table) -> Snapshot | None:
@@ -92,6 +94,8 @@ class ResidentVectors:
         snapshot = self._snapshots.get(name)
         if snapshot is not None and snapshot.version == version:
             return snapshot
+        if self._too_large.get(name) == version:
+            return None
         if self.inline:
             return self.load(name, table)
         self._rebuild_later(name, table)
@@ -103,6 +107,7 @@ class ResidentVectors:
         if not self.max_rows or table.count_rows() > self.max_rows:
             with self._lock:
                 self._snapshots.pop(name, None)
+                self._too_large[name] = version
             return None
         # Read after the version: the rows are at least that new, and a write meanwhile moves the version on,
         # so the next query sees a mismatch and loads again.
