@@ -15,10 +15,10 @@ from typing import Any, Literal
 import lancedb
 import numpy as np
 import pyarrow as pa
-from lancedb.rerankers import LinearCombinationReranker, RRFReranker
 from lancedb.table import Table
 
 from kaizen.retrieval.chunking import embedding_text
+from kaizen.retrieval.lancedb_queries import keyword_rows, native_hybrid_rows, to_hits, vector_rows
 from kaizen.retrieval.lancedb_resident import ResidentVectors, Snapshot
 from kaizen.retrieval.lancedb_schema import CHUNK_COLUMNS, quote, row_to_chunk, schema, where_clause
 from kaizen.retrieval.store import (
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 # Candidates fetched per side before fusing, as a multiple of top_k.
 _HYBRID_OVERFETCH = 4
 HybridEngine = Literal["fused", "native"]
-_REFINE_FACTOR = 4
 
 
 class LanceDBStore(VectorStore):
@@ -296,15 +295,6 @@ class LanceDBStore(VectorStore):
         rows = table.search().where(where).select(CHUNK_COLUMNS).limit(table.count_rows(where) or 1)
         return [row_to_chunk(row, knowledge_base) for row in rows.to_arrow().to_pylist()]
 
-    def _hits(self, rows: list[dict[str, Any]], knowledge_base: str, score: str) -> list[SearchHit]:
-        hits = []
-        for row in rows:
-            value = row[score]
-            if score == "_distance":
-                value = 1.0 - value
-            hits.append(SearchHit(chunk=row_to_chunk(row, knowledge_base), score=float(value)))
-        return hits
-
     def _snapshot(self, table: Table, knowledge_base: str, tags: list[str]) -> Snapshot | None:
         # Tag filters stay in LanceDB's SQL; the in-memory copy answers tenant-filtered queries only.
         return None if tags else self.resident.snapshot_for(knowledge_base, table)
@@ -324,19 +314,9 @@ class LanceDBStore(VectorStore):
         if snapshot is not None:
             found = snapshot.search(tenant, vector, top_k)
             hits = [SearchHit(chunk=row_to_chunk(row, knowledge_base), score=score) for row, score in found]
-            return self._checked(hits, tenant, knowledge_base)
-        rows = (
-            table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
-            .distance_type("cosine")
-            # With an ANN index: re-rank candidates by exact distance (recall), a no-op on a flat scan.
-            .refine_factor(_REFINE_FACTOR)
-            .where(where_clause(tenant, tags), prefilter=True)
-            .select([*CHUNK_COLUMNS, "_distance"])
-            .limit(top_k)
-            .to_arrow()
-            .to_pylist()
-        )
-        return self._checked(self._hits(rows, knowledge_base, "_distance"), tenant, knowledge_base)
+        else:
+            hits = to_hits(vector_rows(table, where_clause(tenant, tags), vector, top_k), knowledge_base, "_distance")
+        return self._checked(hits, tenant, knowledge_base)
 
     def _keyword_search(
         self,
@@ -350,21 +330,8 @@ class LanceDBStore(VectorStore):
         table = self._searchable(tenant, knowledge_base)
         if snapshot == "resolve":
             snapshot = self._snapshot(table, knowledge_base, tags)
-        query = (
-            table.search(text, query_type="fts", fts_columns="search_text")
-            .where(where_clause(tenant, tags), prefilter=True)
-            .limit(top_k)
-        )
-        rows = None
-        if snapshot is not None:
-            # Ids and scores only, the chunk columns from memory: reading them from disk is ~40% of the query.
-            found = query.select(["chunk_id", "_score"]).to_arrow().to_pylist()
-            rows = snapshot.rows_by_id(tenant, [r["chunk_id"] for r in found])
-            if rows is not None:
-                rows = [row | {"_score": r["_score"]} for row, r in zip(rows, found, strict=True)]
-        if rows is None:
-            rows = query.select([*CHUNK_COLUMNS, "_score"]).to_arrow().to_pylist()
-        return self._checked(self._hits(rows, knowledge_base, "_score"), tenant, knowledge_base)
+        rows = keyword_rows(table, where_clause(tenant, tags), text, top_k, tenant, snapshot)
+        return self._checked(to_hits(rows, knowledge_base, "_score"), tenant, knowledge_base)
 
     def _hybrid_search(
         self,
@@ -378,40 +345,15 @@ class LanceDBStore(VectorStore):
         tags: list[str],
     ) -> list[SearchHit]:
         if self.hybrid_engine == "native":
-            return self._native_hybrid(tenant, knowledge_base, text, vector, top_k, alpha, fusion, tags)
+            table = self._readable(tenant, knowledge_base)
+            rows = native_hybrid_rows(table, where_clause(tenant, tags), text, vector, top_k, alpha, fusion)
+            return to_hits(rows, knowledge_base, "_relevance_score")
         depth = top_k * _HYBRID_OVERFETCH
         # The version is checked once, before either side starts: LanceDB's synchronous calls share one event
         # loop thread, so a version check on the vector side would queue behind the running keyword query.
         snapshot = self._snapshot(self._searchable(tenant, knowledge_base), knowledge_base, tags)
-        # Both sides at once: LanceDB and numpy release the GIL, so hybrid costs about the slower side.
+        # Both sides at once, which overlaps them where cores are free (on 2 cores it measures close to the sum).
         keyword = self._pool.submit(self._keyword_search, tenant, knowledge_base, text, depth, tags, snapshot)
         by_vector = self._vector_search(tenant, knowledge_base, vector, depth, tags, snapshot)
         by_keyword = keyword.result()
         return fuse_hits(by_vector, by_keyword, top_k=top_k, alpha=alpha, fusion=fusion)
-
-    def _native_hybrid(
-        self,
-        tenant: str,
-        knowledge_base: str,
-        text: str,
-        vector: np.ndarray,
-        top_k: int,
-        alpha: float,
-        fusion: FusionMethod,
-        tags: list[str],
-    ) -> list[SearchHit]:
-        table = self._readable(tenant, knowledge_base)
-        reranker = LinearCombinationReranker(weight=alpha) if fusion == "linear" else RRFReranker()
-        rows = (
-            table.search(query_type="hybrid", vector_column_name="vector", fts_columns="search_text")
-            .vector(np.asarray(vector, dtype=np.float32))
-            .text(text)
-            .distance_type("cosine")
-            .where(where_clause(tenant, tags), prefilter=True)
-            .rerank(reranker)
-            .select(CHUNK_COLUMNS)
-            .limit(top_k)
-            .to_arrow()
-            .to_pylist()
-        )
-        return self._hits(rows, knowledge_base, "_relevance_score")
