@@ -1,3 +1,4 @@
+import math
 from pathlib import Path
 
 import pytest
@@ -5,10 +6,10 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from kaizen.training import adapters, freeze, lora
-from kaizen.training.config import SMALL_DATASET, Method, TrainingConfig, default_config
+from kaizen.training.config import SMALL_DATA_MAX_STEPS, SMALL_DATASET, Method, TrainingConfig, default_config
 from kaizen.training.data import TrainingExample
 from kaizen.training.evaluate import evaluate
-from kaizen.training.trainer import TrainingError, train
+from kaizen.training.trainer import TrainingError, planned_steps, train
 
 FACTS = [("Zorbia", "Quellmoor"), ("Vandria", "Ostrelle"), ("Plimbo", "Karsk"), ("Eldune", "Tamsin")]
 
@@ -93,6 +94,11 @@ def test_defaults_follow_dataset_size() -> None:
     assert small.lora.rank < large.lora.rank and small.epochs > large.epochs
     assert "gate_proj" not in small.lora.target_modules and "gate_proj" in large.lora.target_modules
     assert default_config(10, method=Method.prefix, steps=3).steps == 3
+    # Small data: six passes, but never more than the cap (a cycle must stay inside its time budget).
+    assert planned_steps(20, small) == 30
+    assert planned_steps(190, small) == SMALL_DATA_MAX_STEPS < math.ceil(6 * 190 / 4)
+    assert planned_steps(190, small.model_copy(update={"steps": 200})) == 200
+    assert planned_steps(400, large) == 300 and large.max_steps is None
     hp = default_config(500).hyperparameters()
     assert hp["method"] == "lora" and "rank" in hp["lora"] and "freeze" not in hp
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # Below this many training examples the seed's small-data advice applies (fewer trainable parameters).
 SMALL_DATASET = 200
+SMALL_DATA_MAX_STEPS = 120
 
 
 class Method(StrEnum):
@@ -62,6 +63,9 @@ class TrainingConfig(BaseModel):
     )
     epochs: float = Field(3.0, gt=0, description="Passes over the training split (ignored when steps is set).")
     steps: int | None = Field(None, ge=1, description="Optimizer steps; None = derived from epochs.")
+    max_steps: int | None = Field(
+        None, ge=1, description="Cap on the steps derived from epochs (None = no cap); an explicit steps wins."
+    )
     batch_size: int = Field(4, ge=1)
     grad_accum: int = Field(1, ge=1)
     max_grad_norm: float = Field(1.0, gt=0)
@@ -97,6 +101,10 @@ def default_config(n_examples: int, **overrides: Any) -> TrainingConfig:
     partial freezing change the forward pass or the base weights; choose them explicitly for offline use). What
     the seed's small-data advice changes is LoRA's size: with little data a low rank on attention only (fewer free
     parameters, less over-fitting) and more passes; with more data a higher rank on attention and MLP.
+
+    The small-data passes stop at ``SMALL_DATA_MAX_STEPS``: six passes over 20 examples are 30 steps, over 190
+    they would be ~290 (12+ minutes on two CPU cores), and past three or four passes the extra ones mostly
+    memorise. The cap keeps a retrain cycle inside ten minutes on that class of machine.
     """
     if n_examples < SMALL_DATASET:
         base = TrainingConfig(
@@ -104,6 +112,7 @@ def default_config(n_examples: int, **overrides: Any) -> TrainingConfig:
             lora=LoraParams(rank=8, alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]),
             learning_rate=1e-3,
             epochs=6.0,
+            max_steps=SMALL_DATA_MAX_STEPS,
         )
     else:
         base = TrainingConfig(method=Method.lora, learning_rate=3e-4, epochs=3.0)

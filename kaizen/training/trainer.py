@@ -63,7 +63,8 @@ def planned_steps(n_examples: int, config: TrainingConfig) -> int:
     if config.steps is not None:
         return config.steps
     per_step = config.batch_size * config.grad_accum
-    return max(1, math.ceil(config.epochs * n_examples / per_step))
+    steps = max(1, math.ceil(config.epochs * n_examples / per_step))
+    return min(steps, config.max_steps) if config.max_steps is not None else steps
 
 
 def _micro_batches(items: list[Encoded], config: TrainingConfig, rng: random.Random) -> list[list[Encoded]]:
