@@ -8,7 +8,7 @@ from flows import tasks
 from flows.artifacts import publish_artifacts
 from kaizen.config import Settings, get_settings
 from kaizen.registry import AdapterRegistry
-from kaizen.training.retrain import SetScores, resolve_config
+from kaizen.training.retrain import SetScores, answer_cache, resolve_config
 
 
 @flow(name="evaluate")
@@ -24,14 +24,18 @@ def evaluate_adapter(
     if version is not None:
         registry.verify(version)  # a corrupt adapter fails here, not halfway through generation
     snapshot = tasks.snapshot_dataset(settings, tenant, dataset_dir)
-    model_dir, _ = tasks.resolve_base(settings)
+    model_dir, base_hash = tasks.resolve_base(settings)
     config = resolve_config(settings, snapshot.size)
     splits = tasks.split(snapshot, registry.root, config)
     adapter_dir = registry.adapter_path(version) if version else None
-    scores = tasks.evaluate(model_dir, adapter_dir, splits, config)
+    manifest = registry.get(version) if version else None
+    cache = answer_cache(registry, base_hash, adapter_dir, manifest)
+    scores = tasks.evaluate(model_dir, adapter_dir, splits, config, cache.path)
     promoted = registry.promoted(tenant)
     if promoted is not None and promoted.version != version:
-        baseline = tasks.evaluate(model_dir, registry.adapter_path(promoted.version), splits, config)
+        promoted_dir = registry.adapter_path(promoted.version)
+        promoted_cache = answer_cache(registry, base_hash, promoted_dir, promoted)
+        baseline = tasks.evaluate(model_dir, promoted_dir, splits, config, promoted_cache.path)
     else:
         baseline = scores
     publish_artifacts(registry.root, tenant, version, scores, baseline, settings.retrain_gate_metric)

@@ -15,7 +15,7 @@ from kaizen.config import Settings, get_settings
 from kaizen.events import AdapterEvent
 from kaizen.registry import AdapterRegistry, AdapterStatus
 from kaizen.training.gate import GateDecision
-from kaizen.training.retrain import adapter_event, resolve_config
+from kaizen.training.retrain import adapter_event, answer_cache, resolve_config
 
 RETRAIN_LIMIT = "kaizen-retrain"
 
@@ -71,8 +71,12 @@ def _retrain(
         candidate = tasks.train(model_dir, splits, config, work / "adapter", base_hash)
         promoted = registry.promoted(tenant)
         baseline_dir = registry.adapter_path(promoted.version) if promoted else None
-        cand_scores = tasks.evaluate(model_dir, candidate.adapter_dir, splits, config)
-        base_scores = tasks.evaluate(model_dir, baseline_dir, splits, config)
+        # The baseline's answers to prompts it has seen before are reused (its weights did not change); the
+        # candidate's are kept too, for the cycles in which it is the baseline.
+        cand_cache = answer_cache(registry, base_hash, candidate.adapter_dir)
+        base_cache = answer_cache(registry, base_hash, baseline_dir, promoted)
+        cand_scores = tasks.evaluate(model_dir, candidate.adapter_dir, splits, config, cand_cache.path)
+        base_scores = tasks.evaluate(model_dir, baseline_dir, splits, config, base_cache.path)
         decision = tasks.gate(settings, cand_scores, base_scores)
         manifest = tasks.register(
             registry.root,
@@ -84,6 +88,8 @@ def _retrain(
             base_hash,
             settings.retrain_rollout,
         )
+        if manifest.status == AdapterStatus.rejected:
+            cand_cache.path.unlink(missing_ok=True)  # never a baseline: its answers would only take space
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

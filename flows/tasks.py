@@ -15,6 +15,7 @@ from kaizen.registry import AdapterManifest, AdapterRegistry
 from kaizen.streaming.producer import EventProducer
 from kaizen.topics import Topics
 from kaizen.training import retrain as steps
+from kaizen.training.answer_cache import AnswerCache
 from kaizen.training.config import TrainingConfig
 from kaizen.training.dataset_source import DatasetSnapshot, read_dataset_dir
 from kaizen.training.gate import GateDecision, decide
@@ -63,8 +64,15 @@ def train(model_dir: Path, splits: Splits, config: TrainingConfig, out_dir: Path
 
 
 @task(name="evaluate", **_TASK)
-def evaluate(model_dir: Path, adapter_dir: Path | None, splits: Splits, config: TrainingConfig) -> steps.SetScores:
-    return steps.score_sets(model_dir, adapter_dir, splits, config)
+def evaluate(
+    model_dir: Path, adapter_dir: Path | None, splits: Splits, config: TrainingConfig, cache_path: Path | None = None
+) -> steps.SetScores:
+    cache = AnswerCache(cache_path) if cache_path is not None else None
+    known = len(cache) if cache is not None else 0
+    scores = steps.score_sets(model_dir, adapter_dir, splits, config, cache=cache)
+    if cache is not None:
+        get_run_logger().info("answers generated: %d (cached before: %d)", len(cache) - known, known)
+    return scores
 
 
 @task(name="gate", **_TASK)

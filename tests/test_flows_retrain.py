@@ -59,6 +59,15 @@ def test_gate_refuses_and_nothing_is_published(
     with get_client(sync_client=True) as client:
         assert client.read_global_concurrency_limit_by_name(RETRAIN_LIMIT).limit == 1
     assert list((settings.registry_dir / ".reports").glob("*.png"))
+    # The baseline's answers are kept (the rejected candidate's are not): a second run on the same data
+    # generates none for the baseline.
+    cached = list((AdapterRegistry.from_settings(settings).root / "answer-cache").glob("*.jsonl"))
+    assert len(cached) == 1
+    baseline_answers = cached[0].read_text()
+    assert len(baseline_answers.splitlines()) > 0
+    again = retrain(dataset_dir=str(dataset), overrides={"steps": 2}, settings=settings)
+    assert again.status == AdapterStatus.rejected and again.baseline_metrics == outcome.baseline_metrics
+    assert cached[0].read_text() == baseline_answers
     # The next run finds no new data: the watcher does not trigger.
     from flows.deployments import watch_new_examples
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from statistics import fmean
 from typing import Literal
 
@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from torch import nn
 
 from kaizen.training import metrics as m
+from kaizen.training.answer_cache import AnswerCache, answer_all
 from kaizen.training.data import TrainingExample
 from kaizen.training.generation import generate_answers
 from kaizen.training.prompting import parse_answer
@@ -81,10 +82,25 @@ def evaluate(
     *,
     max_new_tokens: int = 48,
     batch_size: int = 8,
+    cache: AnswerCache | None = None,
 ) -> EvalReport:
+    def generate(prompts: list[str]) -> list[str]:
+        return generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
+
+    return evaluate_with(generate, examples, max_new_tokens=max_new_tokens, cache=cache)
+
+
+def evaluate_with(
+    generate: Callable[[list[str]], list[str]],
+    examples: Sequence[TrainingExample],
+    *,
+    max_new_tokens: int,
+    cache: AnswerCache | None = None,
+) -> EvalReport:
+    """Score ``examples`` with answers from ``generate`` (called only for prompts ``cache`` does not hold)."""
     exams = _exams(examples)
     prompts = [ex.prompt(open_book=mode == "open_book") for ex, mode in exams]
-    answers = generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    answers = answer_all(prompts, generate, cache, max_new_tokens)
     return EvalReport(
         predictions=[
             Prediction(

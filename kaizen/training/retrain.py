@@ -7,17 +7,21 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
+from torch import nn
 
 from kaizen.config import Settings
 from kaizen.events import AdapterAction, AdapterEvent
 from kaizen.registry import AdapterManifest, AdapterRegistry, AdapterStatus
 from kaizen.registry.events import adapter_event_for
+from kaizen.registry.store import checksum_dir
 from kaizen.training.adapters import attach, save_adapter
+from kaizen.training.answer_cache import AnswerCache
 from kaizen.training.config import Method, TrainingConfig, default_config
 from kaizen.training.data import TrainingExample, to_training_examples
 from kaizen.training.dataset_source import DatasetSnapshot
-from kaizen.training.evaluate import EvalReport, evaluate
+from kaizen.training.evaluate import EvalReport, evaluate_with
 from kaizen.training.gate import GateDecision, GatePolicy
+from kaizen.training.generation import generate_answers
 from kaizen.training.models import load_model, load_tokenizer
 from kaizen.training.splits import RegressionStore, Splits, make_splits
 from kaizen.training.trainer import Progress, TrainResult, train
@@ -77,19 +81,49 @@ def train_candidate(
     return Candidate(adapter_dir=out_dir, config=config, result=result)
 
 
-def score_sets(model_dir: Path, adapter_dir: Path | None, splits: Splits, config: TrainingConfig) -> SetScores:
-    """Scores of the base model with ``adapter_dir`` (None = the bare base model) on held-out and regression."""
+def score_sets(
+    model_dir: Path,
+    adapter_dir: Path | None,
+    splits: Splits,
+    config: TrainingConfig,
+    *,
+    cache: AnswerCache | None = None,
+) -> SetScores:
+    """Scores of the base model with ``adapter_dir`` (None = the bare base model) on held-out and regression.
+
+    With a ``cache`` of this model's answers, only new prompts are generated; the model is not even loaded when
+    every answer is known (an unchanged baseline on an unchanged split).
+    """
     tokenizer = load_tokenizer(Path(model_dir))
-    model = load_model(Path(model_dir), adapter_dir)
-    kwargs = {"max_new_tokens": config.eval_max_new_tokens, "batch_size": config.eval_batch_size}
-    heldout = evaluate(model, tokenizer, splits.heldout, **kwargs)
-    regression = evaluate(model, tokenizer, splits.regression, **kwargs)
+    loaded: list[nn.Module] = []
+
+    def generate(prompts: list[str]) -> list[str]:
+        if not loaded:
+            loaded.append(load_model(Path(model_dir), adapter_dir))
+        return generate_answers(
+            loaded[0],
+            tokenizer,
+            prompts,
+            max_new_tokens=config.eval_max_new_tokens,
+            batch_size=config.eval_batch_size,
+        )
+
+    heldout = evaluate_with(generate, splits.heldout, max_new_tokens=config.eval_max_new_tokens, cache=cache)
+    regression = evaluate_with(generate, splits.regression, max_new_tokens=config.eval_max_new_tokens, cache=cache)
     return SetScores(
         heldout=heldout.metrics,
         regression=regression.metrics,
         heldout_report=heldout,
         regression_report=regression,
     )
+
+
+def answer_cache(
+    registry: AdapterRegistry, base_hash: str, adapter_dir: Path | None, manifest: AdapterManifest | None = None
+) -> AnswerCache:
+    """The answer cache of the base model with ``adapter_dir``, identified by the weights' checksum."""
+    checksum = manifest.checksum if manifest is not None else checksum_dir(adapter_dir) if adapter_dir else None
+    return AnswerCache.for_model(registry.root / "answer-cache", base_hash=base_hash, adapter_checksum=checksum)
 
 
 def gate_policy(settings: Settings) -> GatePolicy:
