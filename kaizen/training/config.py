@@ -19,6 +19,11 @@ class Method(StrEnum):
     freeze = "freeze"  # partial freezing: train only the top N decoder layers
 
 
+# What the serving engine can hot-swap per request (kaizen.llm.adapters.SERVABLE_TYPES): prefix/P-tuning change the
+# sequence and partial freezing the base weights, so those adapters are for offline use and export.
+SERVABLE_METHODS = frozenset({Method.lora})
+
+
 class LoraParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

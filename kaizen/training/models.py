@@ -9,7 +9,6 @@ import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
-from kaizen.config import Settings
 from kaizen.llm import model as llm_model
 from kaizen.llm.fingerprint import fingerprint
 from kaizen.llm.head import use_vocab_head
@@ -18,11 +17,6 @@ from kaizen.training.adapters import load_adapter
 
 def base_model_hash(model_dir: Path) -> str:
     return fingerprint(model_dir)
-
-
-def apply_threads(settings: Settings) -> None:
-    if settings.torch_threads:
-        torch.set_num_threads(settings.torch_threads)
 
 
 @lru_cache(maxsize=4)

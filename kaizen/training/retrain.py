@@ -16,7 +16,7 @@ from kaizen.registry.events import adapter_event_for
 from kaizen.registry.store import checksum_dir
 from kaizen.training.adapters import attach, save_adapter
 from kaizen.training.answer_cache import AnswerCache
-from kaizen.training.config import Method, TrainingConfig, default_config
+from kaizen.training.config import SERVABLE_METHODS, Method, TrainingConfig, default_config
 from kaizen.training.data import TrainingExample, to_training_examples
 from kaizen.training.dataset_source import DatasetSnapshot
 from kaizen.training.evaluate import EvalReport, evaluate_with
@@ -145,10 +145,22 @@ def register_candidate(
     base_hash: str,
     rollout: str,
 ) -> AdapterManifest:
-    """Register the candidate: promoted (retiring the previous one), canary, or rejected with its metrics."""
+    """Register the candidate: promoted (retiring the previous one), canary, or rejected with its metrics.
+
+    An adapter that passed the gate but that serving cannot hot-swap (see ``SERVABLE_METHODS``) stays a candidate:
+    promoting it would make the registry name an adapter no server runs.
+    """
     parent = registry.promoted(snapshot.tenant)
+    servable = candidate.config.method in SERVABLE_METHODS
+    reasons = list(decision.reasons)
     if not decision.passed:
         status = AdapterStatus.rejected
+    elif not servable:
+        status = AdapterStatus.candidate
+        reasons.append(
+            f"{candidate.config.method.value} adapters cannot be hot-swapped by serving (LoRA only): "
+            "registered as a candidate, not promoted"
+        )
     elif rollout == "canary":
         status = AdapterStatus.canary
     else:
@@ -171,10 +183,10 @@ def register_candidate(
         parent_version=parent.version if parent else None,
         status=status,
         tenant=snapshot.tenant,
-        gate=decision.reasons,
+        gate=reasons,
     )
     manifest = registry.register(candidate.adapter_dir, manifest)
-    if decision.passed and rollout != "canary":
+    if decision.passed and servable and rollout != "canary":
         manifest = registry.promote(manifest.version)
     return manifest
 
