@@ -116,8 +116,9 @@ def test_retrain_promotes_an_adapter_that_knows_the_facts(
 
     settings = kaizen_settings.with_overrides(base_model=str(real_model_dir), retrain_gate_margin=0.1)
     dataset = write_dataset(settings.datasets_dir)
-    # Smallest setting that shows the effect: top 2 layers, 20 steps of 4 short examples.
-    overrides = {"method": "freeze", "steps": 20, "learning_rate": 3e-4, "eval_max_new_tokens": 16}
+    # LoRA, the one method serving hot-swaps (a gated freeze/prefix adapter stays a candidate); the smallest
+    # setting that shows the effect: 30 steps of 4 short examples.
+    overrides = {"method": "lora", "steps": 30, "learning_rate": 1e-3, "eval_max_new_tokens": 16}
     outcome = retrain(dataset_dir=str(dataset), overrides=overrides, settings=settings)
 
     assert outcome.status == AdapterStatus.promoted, outcome.decision.reasons
