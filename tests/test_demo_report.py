@@ -1,20 +1,6 @@
 from pathlib import Path
 
-from kaizen.demo.plan import DemoOptions, make_plan
 from kaizen.demo.report import CycleReport, DemoReport, Score
-
-
-def test_plan_is_reproducible_and_never_streams_heldout() -> None:
-    options = DemoOptions(cycles=3, questions=30, heldout=12)
-    plan = make_plan(options)
-    assert plan == make_plan(options)
-    assert [len(b) for b in plan.stream] == [10, 10, 10]
-    assert len(plan.heldout) == 12
-    assert {q.split for q in plan.heldout} == {"heldout"}
-    assert {q.split for q in plan.stream_questions} == {"stream"}
-    streamed_facts = {q.fact_id for q in plan.stream_questions}
-    rephrased = [q for q in plan.heldout if q.fact_id in streamed_facts]
-    assert 0 < len(rephrased) < len(plan.heldout), "both seen-fact and unseen-fact held-out questions"
 
 
 def test_flywheel_improved_needs_both_forms(tmp_path: Path) -> None:

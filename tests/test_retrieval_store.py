@@ -227,3 +227,50 @@ def test_lancedb_ann_index_keeps_filters_and_finds_exact_matches(tmp_path, kb_na
         assert all(h.chunk.tenant == "acme" for h in hits)
     hits = store.search(tenant="globex", knowledge_base=kb_name, mode="vector", vector=word_vectors([texts[5]])[0])
     assert hits and all(h.chunk.tenant == "globex" for h in hits)
+
+
+@pytest.mark.parametrize("mode", ["vector", "hybrid"])
+def test_several_knowledge_bases_rank_as_one(vector_store: VectorStore, kb_name: str, mode: str) -> None:
+    """Both fruit chunks outrank the other knowledge base's weak match: one ranking, not a merge of one per kb.
+
+    Fused alone, the tools knowledge base's only keyword hit normalises to the top score, and a merge by score
+    ranked it with the best fruit chunk.
+    """
+    tools = f"{kb_name}-tools"
+    _put(vector_store, kb_name, "fruit", ["bananas are yellow fruit", "cherries are red fruit", "plums are purple"])
+    _put(vector_store, tools, "tools", ["a knife cuts fruit", "a hammer drives nails"])
+    query = "yellow fruit and red fruit"
+    hits = vector_store.search_many(
+        tenant="default",
+        knowledge_bases=[tools, kb_name],
+        mode=mode,  # type: ignore[arg-type]
+        text=query,
+        vector=word_vectors([query])[0],
+        top_k=2,
+    )
+    assert sorted(_ids(hits)) == ["fruit#0", "fruit#1"]
+    assert [h.rank for h in hits] == [1, 2]
+
+
+def test_the_same_chunk_id_in_two_knowledge_bases_stays_two_hits(vector_store: VectorStore, kb_name: str) -> None:
+    other = f"{kb_name}-copy"
+    _put(vector_store, kb_name, "fruit", FRUIT)
+    _put(vector_store, other, "fruit", FRUIT)
+    hits = vector_store.search_many(
+        tenant="default", knowledge_bases=[kb_name, other], text="bananas", vector=word_vectors(["bananas"])[0]
+    )
+    assert [(h.chunk.knowledge_base, h.chunk.chunk_id) for h in hits[:2]] in (
+        [(kb_name, "fruit#1"), (other, "fruit#1")],
+        [(other, "fruit#1"), (kb_name, "fruit#1")],
+    )
+
+
+def test_an_optional_knowledge_base_may_not_exist_yet(vector_store: VectorStore, kb_name: str) -> None:
+    _put(vector_store, kb_name, "fruit", FRUIT)
+    query = {"text": "bananas", "vector": word_vectors(["bananas"])[0], "tenant": "default"}
+    later = f"{kb_name}-later"
+    hits = vector_store.search_many(knowledge_bases=[kb_name, later], skip_missing=[later], **query)  # type: ignore[arg-type]
+    assert _ids(hits)[0] == "fruit#1"
+    assert vector_store.search_many(knowledge_bases=[later], skip_missing=[later], **query) == []  # type: ignore[arg-type]
+    with pytest.raises(KnowledgeBaseNotFound):
+        vector_store.search_many(knowledge_bases=[kb_name, later], **query)  # type: ignore[arg-type]

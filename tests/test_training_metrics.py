@@ -12,6 +12,14 @@ def test_scores() -> None:
     assert m.contains_answer("It is Karsk", "quellmoor") == 0.0
 
 
+def test_joining_marks_separate_words_instead_of_gluing_them() -> None:
+    # Deleting the hyphen made "12-month" into "12month", which no answer saying "12 months" contains.
+    assert m.contains_answer("The warranty is **12 months**.", "12-month") == 1.0
+    assert m.contains_answer("about 0.7 m/s [3]", "0.7 m/s") == 1.0
+    assert m.exact_match("Ashworth-Mbeki", "Ashworth Mbeki") == 1.0
+    assert m.contains_answer("IP6 5", "IP65") == 0.0
+
+
 def test_citation_must_quote_the_oracle() -> None:
     oracle = ["Site 4 is in Quellmoor. It was built in 1801."]
     good = "##begin_quote## It was built in 1801 ##end_quote## so <ANSWER>: 1801"

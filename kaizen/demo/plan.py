@@ -33,9 +33,9 @@ class DemoOptions(BaseModel):
     fast: bool = False
     tenant: str = "default"
     max_new_tokens: int = Field(24, ge=4)
-    # Three passes teach the corrected facts (measured: closed-book held-out rises) and keep a retrain of the
-    # long RAFT examples (~5 s each per pass on 2 cores) inside the demo's time budget.
-    train_epochs: float = Field(3.0, gt=0, description="Passes over the training split per retrain.")
+    train_epochs: float | None = Field(
+        None, gt=0, description="Passes over the training split per retrain (None: the platform's default)."
+    )
     # Smaller chunks than the platform default: three of them keep a rag prompt near 550 tokens, and the RAFT
     # examples built from them train in half the time.
     chunk_tokens: int = Field(128, ge=16)
@@ -61,19 +61,38 @@ class DemoPlan(BaseModel):
 
 
 def make_plan(options: DemoOptions) -> DemoPlan:
-    """Lookups only in the stream (simple for simulated users to judge); held-out questions are never streamed.
+    """Popular facts asked several ways, rarer ones once; held-out questions are never streamed.
 
-    Two thirds of the held-out set rephrase a fact the stream asks about (does training generalise beyond the
-    exact words?), one third asks about facts never streamed (only the knowledge base can answer those).
+    Real traffic repeats its popular questions in other words, and that is what lets training generalise: a fact
+    seen in one phrasing is memorised as that string, one seen in three is learned. So two thirds of the held-out
+    set rephrase a fact that the stream asks in every stream phrasing the data holds (the gate's held-out split
+    then also holds rephrasings of trained facts), one third asks about facts never streamed (only the knowledge
+    base can answer those). Stream-only facts, asked once, fill the stream up to ``options.questions``.
     """
     stream_pool = sorted(load_questions("stream"), key=lambda q: _order(q.question_id))
     heldout_pool = sorted(load_questions("heldout"), key=lambda q: _order(q.question_id))
-    chosen = stream_pool[: options.questions]
-    streamed_facts = {q.fact_id for q in chosen}
-    seen = [q for q in heldout_pool if q.fact_id in streamed_facts]
-    unseen = [q for q in heldout_pool if q.fact_id not in streamed_facts]
+    phrasings: dict[str, list[DemoQuestion]] = {}
+    for q in stream_pool:
+        phrasings.setdefault(q.fact_id, []).append(q)
+    seen = [q for q in heldout_pool if q.fact_id in phrasings]
     n_seen = min(len(seen), round(options.heldout * 2 / 3))
-    heldout = seen[:n_seen] + unseen[: options.heldout - n_seen]
+    chosen: list[DemoQuestion] = []
+    taken: list[DemoQuestion] = []
+    for q in seen:
+        if len(taken) == n_seen or len(chosen) + len(phrasings[q.fact_id]) > options.questions:
+            break
+        taken.append(q)
+        chosen.extend(phrasings[q.fact_id])
+    streamed = {q.fact_id for q in chosen}
+    held_facts = {q.fact_id for q in heldout_pool}
+    # Fill with facts no held-out question asks about first, so the held-out's unseen third stays unseen.
+    fill = sorted(stream_pool, key=lambda q: (q.fact_id in held_facts, _order(q.question_id)))
+    chosen += [q for q in fill if q.fact_id not in streamed][: options.questions - len(chosen)]
+    streamed = {q.fact_id for q in chosen}
+    unseen = [q for q in heldout_pool if q.fact_id not in streamed]
+    heldout = taken + unseen[: options.heldout - len(taken)]
+    # Phrasings of one fact spread over the cycles (and the users): a later cycle asks what an earlier one taught.
+    chosen.sort(key=lambda q: _order(f"stream:{q.question_id}"))
     per_cycle = max(1, len(chosen) // options.cycles)
     batches = [chosen[i * per_cycle : (i + 1) * per_cycle] for i in range(options.cycles)]
     batches[-1].extend(chosen[options.cycles * per_cycle :])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,23 @@ class DemoError(RuntimeError):
     pass
 
 
+def demo_settings(settings: Settings, options: DemoOptions) -> Settings:
+    """The demo's own state under ``<data_dir>/demo/state``, emptied by each run; models and Prefect stay shared.
+
+    A second run on the state of the first would measure the previous run's promoted adapter as "the base model"
+    and train on both runs' feedback. The base model is prepared once and the Prefect history is worth keeping.
+    """
+    return settings.with_overrides(
+        data_dir=settings.data_dir / "demo" / "state",
+        models_dir=settings.resolved_models_dir,
+        prefect_home=settings.resolved_prefect_home,
+        # RAFT examples show as many documents (oracle + distractors) as the users' rag prompts show chunks, so
+        # the adapter trains on prompts of the length it serves.
+        raft_distractors=RAG_TOP_K - 1,
+        chunk_tokens=options.chunk_tokens,
+    )
+
+
 def _progress(console: Console) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -45,9 +63,7 @@ def _progress(console: Console) -> Progress:
 
 class DemoRunner:
     def __init__(self, settings: Settings, options: DemoOptions, *, console: Console | None = None) -> None:
-        # RAFT examples show as many documents (oracle + distractors) as the users' rag prompts show chunks, so
-        # the adapter trains on prompts of the length it serves.
-        self.settings = settings.with_overrides(raft_distractors=RAG_TOP_K - 1, chunk_tokens=options.chunk_tokens)
+        self.settings = demo_settings(settings, options)
         self.options = options
         self.console = console or Console()
         self.plan: DemoPlan = make_plan(options)
@@ -74,6 +90,7 @@ class DemoRunner:
 
     def run(self, output_dir: Path) -> DemoReport:
         started = time.monotonic()
+        shutil.rmtree(self.settings.data_dir, ignore_errors=True)
         with self.stage("prepare the base model"):
             from kaizen.llm.prepare import resolve_base_model
 
@@ -251,7 +268,9 @@ class DemoRunner:
         from flows.retrain import retrain
 
         # Evaluated answers get the users' token budget: verbose base-model answers otherwise run to 48 tokens.
-        overrides = {"epochs": self.options.train_epochs, "eval_max_new_tokens": self.options.max_new_tokens}
+        overrides: dict[str, object] = {"eval_max_new_tokens": self.options.max_new_tokens}
+        if self.options.train_epochs is not None:
+            overrides["epochs"] = self.options.train_epochs
         outcome = retrain(tenant=self.options.tenant, settings=settings, overrides=overrides)
         reasons = "; ".join(outcome.decision.reasons)
         self.console.print(f"adapter {outcome.version}: {outcome.status} — {reasons}")

@@ -49,26 +49,17 @@ class KnowledgeBase:
         alpha: float,
         filters: dict[str, MetadataValue] | None,
     ) -> list[SearchHit]:
-        if not knowledge_bases:
-            raise ValueError("name at least one knowledge base to search")
-        hits: list[SearchHit] = []
-        for kb in dict.fromkeys(knowledge_bases):
-            hits.extend(
-                self.store.search(
-                    tenant=tenant,
-                    knowledge_base=kb,
-                    mode=mode,
-                    text=query,
-                    vector=vector,  # type: ignore[arg-type]
-                    top_k=top_k,
-                    alpha=alpha,
-                    fusion=self.fusion,
-                    filters=filters,
-                )
-            )
-        # Several knowledge bases: merge by score (each backend's scores are comparable for one mode).
-        hits.sort(key=lambda h: -h.score)
-        return [h.model_copy(update={"rank": i + 1}) for i, h in enumerate(hits[:top_k])]
+        return self.store.search_many(
+            tenant=tenant,
+            knowledge_bases=knowledge_bases,
+            mode=mode,
+            text=query,
+            vector=vector,  # type: ignore[arg-type]
+            top_k=top_k,
+            alpha=alpha,
+            fusion=self.fusion,
+            filters=filters,
+        )
 
     async def search(
         self,

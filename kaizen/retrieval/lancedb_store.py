@@ -22,6 +22,7 @@ from kaizen.retrieval.lancedb_queries import keyword_rows, native_hybrid_rows, t
 from kaizen.retrieval.lancedb_resident import ResidentVectors, Snapshot
 from kaizen.retrieval.lancedb_schema import CHUNK_COLUMNS, quote, row_to_chunk, schema, where_clause
 from kaizen.retrieval.store import (
+    HYBRID_OVERFETCH,
     FusionMethod,
     UpsertResult,
     VectorStore,
@@ -35,8 +36,6 @@ from kaizen.retrieval.store import (
 from kaizen.retrieval.types import Chunk, MetadataValue, SearchHit
 
 log = logging.getLogger(__name__)
-# Candidates fetched per side before fusing, as a multiple of top_k.
-_HYBRID_OVERFETCH = 4
 HybridEngine = Literal["fused", "native"]
 
 
@@ -348,7 +347,7 @@ class LanceDBStore(VectorStore):
             table = self._readable(tenant, knowledge_base)
             rows = native_hybrid_rows(table, where_clause(tenant, tags), text, vector, top_k, alpha, fusion)
             return to_hits(rows, knowledge_base, "_relevance_score")
-        depth = top_k * _HYBRID_OVERFETCH
+        depth = top_k * HYBRID_OVERFETCH
         # The version is checked once, before either side starts: LanceDB's synchronous calls share one event
         # loop thread, so a version check on the vector side would queue behind the running keyword query.
         snapshot = self._snapshot(self._searchable(tenant, knowledge_base), knowledge_base, tags)

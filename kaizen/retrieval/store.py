@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -16,6 +16,8 @@ from kaizen.retrieval.types import Chunk, KnowledgeBaseNotFound, MetadataValue, 
 
 FusionMethod = Literal["linear", "rrf"]
 RRF_K = 60
+# Hybrid search fetches this many times top_k from each side before fusing, so fusion has candidates to rank.
+HYBRID_OVERFETCH = 4
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _KB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
@@ -70,13 +72,17 @@ def check_chunks(chunks: Sequence[Chunk], vectors: np.ndarray) -> Chunk:
     return first
 
 
-def _min_max(hits: Sequence[SearchHit]) -> dict[str, float]:
+def _key(hit: SearchHit) -> tuple[str, str]:
+    return hit.chunk.knowledge_base, hit.chunk.chunk_id
+
+
+def _min_max(hits: Sequence[SearchHit]) -> dict[tuple[str, str], float]:
     if not hits:
         return {}
     scores = [h.score for h in hits]
     low, high = min(scores), max(scores)
     span = high - low
-    return {h.chunk.chunk_id: (h.score - low) / span if span > 0 else 1.0 for h in hits}
+    return {_key(h): (h.score - low) / span if span > 0 else 1.0 for h in hits}
 
 
 def fuse_hits(
@@ -92,8 +98,9 @@ def fuse_hits(
     linear: each side's scores min-max normalised, then ``alpha * vector + (1 - alpha) * keyword`` (Weaviate's
     relative-score fusion). rrf: reciprocal rank fusion, each side weighted by alpha / 1 - alpha.
     """
-    chunks = {h.chunk.chunk_id: h.chunk for h in [*by_keyword, *by_vector]}
-    scores: dict[str, float] = {}
+    # Keyed by knowledge base too: two knowledge bases may hold a document of the same id.
+    chunks = {_key(h): h.chunk for h in [*by_keyword, *by_vector]}
+    scores: dict[tuple[str, str], float] = {}
     if fusion == "linear":
         for weight, side in ((alpha, _min_max(by_vector)), (1 - alpha, _min_max(by_keyword))):
             for key, value in side.items():
@@ -101,10 +108,41 @@ def fuse_hits(
     else:
         for weight, ranking in ((alpha, by_vector), (1 - alpha, by_keyword)):
             for rank, hit in enumerate(ranking):
-                key = hit.chunk.chunk_id
+                key = _key(hit)
                 scores[key] = scores.get(key, 0.0) + 2 * weight / (RRF_K + rank + 1)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:top_k]
     return [SearchHit(chunk=chunks[key], score=score) for key, score in ranked]
+
+
+def _checked_query(
+    tenant: str,
+    knowledge_bases: Sequence[str],
+    mode: SearchMode,
+    text: str | None,
+    vector: np.ndarray | None,
+    top_k: int,
+    alpha: float,
+    filters: dict[str, MetadataValue] | None,
+) -> list[str]:
+    """The filter tags of a valid query; a clear error for an invalid one."""
+    check_tenant(tenant)
+    if not knowledge_bases:
+        raise ValueError("name at least one knowledge base to search")
+    for kb in knowledge_bases:
+        check_knowledge_base(kb)
+    if top_k < 1:
+        raise ValueError("top_k must be at least 1")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError("alpha must be within [0, 1]")
+    if mode != "vector" and not (text and text.strip()):
+        raise ValueError(f"{mode} search needs query text")
+    if mode != "keyword" and vector is None:
+        raise ValueError(f"{mode} search needs a query vector")
+    return metadata_tags(filters or {})
+
+
+def _ranked(hits: Sequence[SearchHit]) -> list[SearchHit]:
+    return [hit.model_copy(update={"rank": i + 1}) for i, hit in enumerate(hits)]
 
 
 class VectorStore(ABC):
@@ -194,17 +232,7 @@ class VectorStore(ABC):
         filters: dict[str, MetadataValue] | None = None,
     ) -> list[SearchHit]:
         """Ranked hits (rank 1 first). ``alpha`` weighs vector against keyword scores: 1 = vector only."""
-        check_tenant(tenant)
-        check_knowledge_base(knowledge_base)
-        if top_k < 1:
-            raise ValueError("top_k must be at least 1")
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError("alpha must be within [0, 1]")
-        tags = metadata_tags(filters or {})
-        if mode != "vector" and not (text and text.strip()):
-            raise ValueError(f"{mode} search needs query text")
-        if mode != "keyword" and vector is None:
-            raise ValueError(f"{mode} search needs a query vector")
+        tags = _checked_query(tenant, [knowledge_base], mode, text, vector, top_k, alpha, filters)
         if mode == "vector":
             hits = self._vector_search(tenant, knowledge_base, vector, top_k, tags)  # type: ignore[arg-type]
         elif mode == "keyword":
@@ -220,7 +248,68 @@ class VectorStore(ABC):
                 fusion,
                 tags,  # type: ignore[arg-type]
             )
-        return [hit.model_copy(update={"rank": i + 1}) for i, hit in enumerate(hits)]
+        return _ranked(hits)
+
+    def search_many(
+        self,
+        *,
+        tenant: Tenant,
+        knowledge_bases: Sequence[KbName],
+        mode: SearchMode = "hybrid",
+        text: str | None = None,
+        vector: np.ndarray | None = None,
+        top_k: int = 5,
+        alpha: float = 0.5,
+        fusion: FusionMethod = "linear",
+        filters: dict[str, MetadataValue] | None = None,
+        skip_missing: Sequence[KbName] = (),
+    ) -> list[SearchHit]:
+        """One ranking over several knowledge bases; those in ``skip_missing`` may not exist yet.
+
+        Hybrid scores are fused over the union of every knowledge base's vector and keyword hits. Fusing each
+        knowledge base alone normalises its own best hit to the top score, so a merge of those rankings put the
+        best chunk of every knowledge base, relevant or not, ahead of the second best chunk of the right one.
+        Raw vector (cosine) and keyword (BM25) scores are comparable across knowledge bases of one backend.
+        """
+        kbs = list(dict.fromkeys(knowledge_bases))
+        tags = _checked_query(tenant, kbs, mode, text, vector, top_k, alpha, filters)
+        optional = set(skip_missing)
+
+        def each(kb: str, search: Callable[[], list[SearchHit]]) -> list[SearchHit]:
+            try:
+                return search()
+            except KnowledgeBaseNotFound:
+                if kb in optional:
+                    return []
+                raise
+
+        if len(kbs) == 1:
+            kb = kbs[0]
+            return each(
+                kb,
+                lambda: self.search(
+                    tenant=tenant,
+                    knowledge_base=kb,
+                    mode=mode,
+                    text=text,
+                    vector=vector,
+                    top_k=top_k,
+                    alpha=alpha,
+                    fusion=fusion,
+                    filters=filters,
+                ),
+            )
+        depth = top_k * HYBRID_OVERFETCH if mode == "hybrid" else top_k
+        by_vector: list[SearchHit] = []
+        by_keyword: list[SearchHit] = []
+        for kb in kbs:
+            if mode != "keyword":
+                by_vector += each(kb, lambda kb=kb: self._vector_search(tenant, kb, vector, depth, tags))  # type: ignore[misc, arg-type]
+            if mode != "vector":
+                by_keyword += each(kb, lambda kb=kb: self._keyword_search(tenant, kb, text, depth, tags))  # type: ignore[misc, arg-type]
+        if mode == "hybrid":
+            return _ranked(fuse_hits(by_vector, by_keyword, top_k=top_k, alpha=alpha, fusion=fusion))
+        return _ranked(sorted(by_vector or by_keyword, key=lambda h: -h.score)[:top_k])
 
     def close(self) -> None:  # noqa: B027 - optional for backends without connections
         """Release connections."""

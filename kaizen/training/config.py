@@ -114,9 +114,9 @@ def default_config(n_examples: int, **overrides: Any) -> TrainingConfig:
     if n_examples < SMALL_DATASET:
         base = TrainingConfig(
             method=Method.lora,
-            lora=LoraParams(rank=8, alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]),
+            lora=LoraParams(rank=16, alpha=32),
             learning_rate=1e-3,
-            epochs=6.0,
+            epochs=8.0,
             max_steps=SMALL_DATA_MAX_STEPS,
         )
     else:

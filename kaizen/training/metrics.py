@@ -9,7 +9,10 @@ from collections import Counter
 from kaizen.training.data import ANSWER_MARK, QUOTE_CLOSE, QUOTE_OPEN
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = str.maketrans("", "", string.punctuation)
+# Joining marks become spaces, not nothing: "12-month" must still be found in "12 months" (deleting the hyphen,
+# as SQuAD does for exact match, would make it "12month").
+_JOINERS = "-/–—"
+_PUNCT = str.maketrans(_JOINERS, " " * len(_JOINERS), "".join(c for c in string.punctuation if c not in _JOINERS))
 _QUOTE = re.compile(re.escape(QUOTE_OPEN) + r"(.*?)" + re.escape(QUOTE_CLOSE), re.DOTALL)
 
 
