@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     embedding_model: str = Field(
         "", description="Sentence-transformers directory; empty = the packaged all-MiniLM-L6-v2."
     )
+    answers_knowledge_base: str = Field(
+        "answers",
+        pattern=r"^([A-Za-z0-9][A-Za-z0-9_-]{0,62})?$",
+        description=(
+            "Where the flywheel keeps each tenant's verified answers (accepted or corrected, from feedback); "
+            "every retrieval also searches it. Empty = off."
+        ),
+    )
     chunk_tokens: int = Field(256, ge=16)
     chunk_overlap: int = Field(32, ge=0)
     vector_index_min_rows: int = Field(

@@ -18,6 +18,7 @@ EXPECTED_STAGES = {
     "simulated users ask",
     "users give feedback",
     "curator builds datasets",
+    "verified answers indexed",
     "retrain through Prefect",
     "hot-swap",
     "held-out test",

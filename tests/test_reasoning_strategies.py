@@ -128,6 +128,24 @@ async def test_rag_attributes_an_uncited_answer_found_in_a_source() -> None:
     assert [s.detail["method"] for s in response.trace if s.step == "cite"] == ["answer_match"]
 
 
+async def test_rag_also_reads_the_tenants_verified_answers() -> None:
+    answers = chunk("answer-1#0", "Question: Who runs Team Falcon?\nAnswer: Ada Brook", kb="answers", title="Verified")
+    llm = ScriptedLLM(
+        [("Question: Who leads Team Falcon", lambda tail: f" Ada Brook [{source_number(tail, 'runs Team Falcon')}]")]
+    )
+    deps = deps_for(llm, answer_knowledge_bases=["answers"])
+    deps.retriever.chunks.append(answers)  # type: ignore[union-attr]
+    response = await answer(request("Who leads Team Falcon?", Mode.rag), deps)
+    assert response.answer == "Ada Brook" and "answer-1#0" in response.retrieved_chunk_ids
+    assert response.citations[0].knowledge_base == "answers"
+    # Before the first verified answer exists, the knowledge base is simply not there yet: no error.
+    quiet = ScriptedLLM(default=" Ada Brook")
+    response = await answer(
+        request("Who leads Team Falcon?", Mode.rag), deps_for(quiet, answer_knowledge_bases=["answers"])
+    )
+    assert response.error is None and response.answer == "Ada Brook"
+
+
 async def test_tenants_only_see_their_own_chunks() -> None:
     llm = ScriptedLLM(default=" Eve")
     req = InteractionRequest(question="Who manages Team Falcon?", mode=Mode.rag, knowledge_bases=["handbook"])

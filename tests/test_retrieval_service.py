@@ -10,7 +10,8 @@ from collections.abc import Callable
 import pytest
 
 from kaizen.config import Settings
-from kaizen.events import DeadLetter, DocumentEvent, DocumentOp
+from kaizen.events import DeadLetter, DocumentEvent, DocumentOp, InstructionExample
+from kaizen.retrieval.answers import answer_document_id
 from kaizen.retrieval.lancedb_store import LanceDBStore
 from kaizen.retrieval.types import KnowledgeBaseNotFound
 from kaizen.streaming.consumer import EventReader
@@ -79,3 +80,38 @@ def test_indexer_service_indexes_replays_and_dead_letters(kaizen_settings: Setti
     assert len(letters) == 2 and {letter.service for letter in letters} == {"indexer"}
     assert any("non-empty text" in letter.error for letter in letters)
     assert any("not valid JSON" in letter.error for letter in letters)
+
+
+def test_indexer_service_keeps_curated_answers_as_verified_answers(kaizen_settings: Settings, run_service) -> None:  # type: ignore[no-untyped-def]
+    topics = Topics.from_settings(kaizen_settings)
+    tenant = f"t{uuid.uuid4().hex[:8]}"
+    kb = kaizen_settings.answers_knowledge_base
+
+    def example(question: str, answer: str, *, accepted: bool = True) -> InstructionExample:
+        return InstructionExample(
+            tenant=tenant,
+            example_id=uuid.uuid4().hex,
+            feedback_id=uuid.uuid4(),
+            response_id=uuid.uuid4(),
+            instruction=question,
+            output=answer,
+            accepted=accepted,
+        )
+
+    store = LanceDBStore(kaizen_settings.resolved_vector_store_url.removeprefix("lancedb://"), dimension=384)
+    parcels = answer_document_id("How long do parcels take to ship?")
+
+    def texts() -> list[str]:
+        return [c.text for c in store.document_chunks(tenant=tenant, knowledge_base=kb, document_id=parcels)]
+
+    with run_service("services.indexer"), EventProducer(kaizen_settings) as producer:
+        for ex in (
+            example("How long do parcels take to ship?", "two days"),
+            example("What is the returns window?", "no idea", accepted=False),
+            # The same question again, corrected later: the newer verified answer replaces the older one.
+            example("how long do parcels take to SHIP?", "2 working days"),
+        ):
+            producer.send(topics.instructions, ex)
+        producer.flush()
+        _wait_for(lambda: texts() == ["Question: how long do parcels take to SHIP?\nAnswer: 2 working days"])
+    assert store.count(tenant=tenant, knowledge_base=kb) == 1, "a rejected answer is never remembered"

@@ -50,6 +50,7 @@ class CycleReport(BaseModel):
     raft_examples: int = 0
     dataset_version: str | None = None
     pii_removed: int = 0
+    answers_remembered: int = Field(0, description="Verified answers in the tenant's answers knowledge base.")
     promoted: bool = False
     gate_reason: str = ""
     heldout_adapter_versions: list[str | None] = Field(
@@ -131,6 +132,7 @@ def summary_table(report: DemoReport) -> Table:
         "instr.",
         "RAFT",
         "PII removed",
+        "answers",
         "gate",
         "seconds",
     ):
@@ -149,6 +151,7 @@ def summary_table(report: DemoReport) -> Table:
             str(cycle.instruction_examples),
             str(cycle.raft_examples),
             str(cycle.pii_removed),
+            str(cycle.answers_remembered),
             ("promoted" if cycle.promoted else "refused") if cycle.cycle else "-",
             f"{sum(cycle.stage_seconds.values()):.0f}",
         )
@@ -164,4 +167,17 @@ def mode_table(report: DemoReport) -> Table:
     for cycle in report.cycles:
         if cycle.stream_by_mode:
             table.add_row(str(cycle.cycle), *[_pct(cycle.stream_by_mode.get(m, Score())) for m in modes])
+    return table
+
+
+def stage_table(report: DemoReport) -> Table:
+    """Seconds per stage and cycle: where the time of a flywheel turn goes."""
+    stages = list(dict.fromkeys(stage for c in report.cycles for stage in c.stage_seconds))
+    table = Table(title="Seconds per stage")
+    table.add_column("stage")
+    for cycle in report.cycles:
+        table.add_column("base" if cycle.cycle == 0 else f"cycle {cycle.cycle}", justify="right")
+    for stage in stages:
+        cells = [c.stage_seconds.get(stage) for c in report.cycles]
+        table.add_row(stage, *["-" if v is None else f"{v:.0f}" for v in cells])
     return table

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Iterator
@@ -13,10 +14,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kaizen.config import Settings
+from kaizen.curation.records import CurationResult
 from kaizen.datasets.store import DatasetStore
 from kaizen.demo.domain import KNOWLEDGE_BASES, load_documents
 from kaizen.demo.plan import STREAM_MODES, DemoOptions, DemoPlan, make_plan
-from kaizen.demo.report import CycleReport, DemoReport, Score, mode_table, summary_table
+from kaizen.demo.report import CycleReport, DemoReport, Score, mode_table, stage_table, summary_table
 from kaizen.demo.users import RAG_TOP_K, Exchange, SimulatedUsers
 from kaizen.events import DocumentEvent, Mode
 from kaizen.platform import Platform
@@ -24,7 +26,10 @@ from kaizen.platform.parts import ALL_PARTS, FLOWS, SERVING
 from kaizen.platform.status import status_line
 from kaizen.platform.supervisor import PartStatus
 from kaizen.registry import AdapterRegistry
+from kaizen.retrieval.answers import answer_document
+from kaizen.retrieval.documents import content_hash
 from kaizen.retrieval.factory import make_store
+from kaizen.retrieval.types import KnowledgeBaseNotFound
 from kaizen.streaming.producer import EventProducer
 from kaizen.topics import Topics
 
@@ -120,6 +125,7 @@ class DemoRunner:
         json_path, png_path = self.report.write(output_dir)
         self.console.print(summary_table(self.report))
         self.console.print(mode_table(self.report))
+        self.console.print(stage_table(self.report))
         self.console.print(f"report: {json_path}\nchart:  {png_path}")
         return self.report
 
@@ -223,7 +229,9 @@ class DemoRunner:
         with self.stage("users give feedback"):
             sent = users.send_feedback(exchanges)
         with self.stage("curator builds datasets"):
-            self._wait_curated(settings, {fb.event_id for fb in sent})
+            curated = self._wait_curated(settings, {fb.event_id for fb in sent})
+        with self.stage("verified answers indexed"):
+            report_answers = self._wait_remembered(settings, curated)
         with self.stage("retrain through Prefect"):
             outcome = self._retrain(settings)
         with self.stage("hot-swap"):
@@ -244,22 +252,46 @@ class DemoRunner:
             report.instruction_examples = dataset.counts.instructions
             report.raft_examples = dataset.counts.raft
             report.pii_removed = sum(dataset.pii_counts.values())
+        report.answers_remembered = report_answers
         report.stage_seconds = self._take_stage_seconds()
         return report
 
-    def _wait_curated(self, settings: Settings, feedback_ids: set, timeout: float = 300) -> None:
+    def _wait_curated(self, settings: Settings, feedback_ids: set, timeout: float = 300) -> list[CurationResult]:
         store = DatasetStore.from_settings(settings)
         deadline = time.monotonic() + timeout
         with _progress(self.console) as progress:
             task = progress.add_task("feedback curated", total=len(feedback_ids))
-            done: set = set()
+            done: list[CurationResult] = []
             while time.monotonic() < deadline:
-                done = {r.feedback_id for r in store.staged(self.options.tenant)} & feedback_ids
+                done = [r for r in store.staged(self.options.tenant) if r.feedback_id in feedback_ids]
                 progress.update(task, completed=len(done))
                 if len(done) == len(feedback_ids):
-                    return
+                    return done
                 time.sleep(1.0)
         raise DemoError(f"the curator handled {len(done)} of {len(feedback_ids)} feedback events in {timeout}s")
+
+    def _wait_remembered(self, settings: Settings, curated: list[CurationResult], timeout: float = 120) -> int:
+        """Wait until the indexer holds the verified answer of every curated example; the answers kept in all."""
+        kb = settings.answers_knowledge_base
+        expected = [answer_document(r.instruction, knowledge_base=kb) for r in curated if r.instruction]
+        # Two examples of one question share a document: either version may be the one indexed last.
+        wanted: dict[str, set[str]] = {}
+        for event in expected:
+            if event is not None:
+                wanted.setdefault(event.document_id, set()).add(content_hash(event.title, event.text, event.metadata))
+        if not wanted:
+            return 0
+        store = make_store(settings, dimension=384)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(KnowledgeBaseNotFound):
+                if all(
+                    store.document_hash(tenant=self.options.tenant, knowledge_base=kb, document_id=doc) in hashes
+                    for doc, hashes in wanted.items()
+                ):
+                    return store.count(tenant=self.options.tenant, knowledge_base=kb)
+            time.sleep(0.5)
+        raise DemoError(f"the indexer did not keep {len(wanted)} verified answers within {timeout}s")
 
     def _retrain(self, settings: Settings):  # type: ignore[no-untyped-def]
         from flows.env import apply_prefect_env

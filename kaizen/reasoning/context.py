@@ -107,6 +107,7 @@ class RunContext:
             mode=self.deps.search_mode,
             top_k=k,
             alpha=self.deps.alpha,
+            optional_knowledge_bases=self.deps.answer_knowledge_bases,
         )
         new = [h.chunk.chunk_id for h in hits if h.chunk.chunk_id not in self.retrieved]
         for hit in hits:

@@ -20,6 +20,8 @@ class ReasoningDeps:
     default_knowledge_bases: list[str] = field(default_factory=list)
     # Further knowledge bases a retrieval chain may widen to after its first hop.
     chain_knowledge_bases: list[str] = field(default_factory=list)
+    # Searched by every retrieval besides the request's own; they may not exist yet (the verified answers).
+    answer_knowledge_bases: list[str] = field(default_factory=list)
     search_mode: SearchMode = "hybrid"
     alpha: float = 0.5
     cot_exemplars: int = 4

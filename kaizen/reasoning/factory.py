@@ -29,4 +29,6 @@ def build_deps(
 
         retriever = KnowledgeBase.from_settings(settings)
     pool = ExemplarPool.for_data_dir(settings.data_dir, embedder.embed)
+    answers = [settings.answers_knowledge_base] if settings.answers_knowledge_base else []
+    knobs.setdefault("answer_knowledge_bases", answers)
     return ReasoningDeps(llm=llm, retriever=retriever, exemplars=pool, prompts=PromptLibrary(), **knobs)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,12 +94,14 @@ class InMemoryRetriever:
         top_k: int = 5,
         alpha: float = 0.5,
         filters: dict[str, MetadataValue] | None = None,
+        optional_knowledge_bases: Sequence[str] = (),
     ) -> list[SearchHit]:
         self.queries.append((query, list(knowledge_bases)))
         known = {c.knowledge_base for c in self.chunks if c.tenant == tenant}
         for kb in knowledge_bases:
             if kb not in known:
                 raise KnowledgeBaseNotFound(f"knowledge base {kb!r} does not exist for tenant {tenant!r}")
+        knowledge_bases = [*knowledge_bases, *(kb for kb in optional_knowledge_bases if kb in known)]
         terms = set(_terms(query))
         scored = []
         for chunk in self.chunks:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from kaizen.config import Settings
 from kaizen.retrieval.embedder import Embedder, get_embedder
@@ -34,9 +35,12 @@ class KnowledgeBase:
         top_k: int = 5,
         alpha: float = 0.5,
         filters: dict[str, MetadataValue] | None = None,
+        optional_knowledge_bases: Sequence[str] = (),
     ) -> list[SearchHit]:
         vector = self.embedder.embed_query(query) if mode != "keyword" else None
-        return self._search(query, vector, tenant, knowledge_bases, mode, top_k, alpha, filters)
+        return self._search(
+            query, vector, tenant, knowledge_bases, mode, top_k, alpha, filters, optional_knowledge_bases
+        )
 
     def _search(
         self,
@@ -48,10 +52,13 @@ class KnowledgeBase:
         top_k: int,
         alpha: float,
         filters: dict[str, MetadataValue] | None,
+        optional: Sequence[str],
     ) -> list[SearchHit]:
+        if not knowledge_bases:
+            raise ValueError("name at least one knowledge base to search")
         return self.store.search_many(
             tenant=tenant,
-            knowledge_bases=knowledge_bases,
+            knowledge_bases=[*knowledge_bases, *optional],
             mode=mode,
             text=query,
             vector=vector,  # type: ignore[arg-type]
@@ -59,6 +66,7 @@ class KnowledgeBase:
             alpha=alpha,
             fusion=self.fusion,
             filters=filters,
+            skip_missing=[kb for kb in optional if kb not in knowledge_bases],
         )
 
     async def search(
@@ -71,10 +79,11 @@ class KnowledgeBase:
         top_k: int = 5,
         alpha: float = 0.5,
         filters: dict[str, MetadataValue] | None = None,
+        optional_knowledge_bases: Sequence[str] = (),
     ) -> list[SearchHit]:
         vector = await self.embedder.aembed_query(query) if mode != "keyword" else None
         return await asyncio.to_thread(
-            self._search, query, vector, tenant, knowledge_bases, mode, top_k, alpha, filters
+            self._search, query, vector, tenant, knowledge_bases, mode, top_k, alpha, filters, optional_knowledge_bases
         )
 
     async def random_chunks(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,7 +52,10 @@ class Retriever(Protocol):
         top_k: int = 5,
         alpha: float = 0.5,
         filters: dict[str, MetadataValue] | None = None,
-    ) -> list[SearchHit]: ...
+        optional_knowledge_bases: Sequence[str] = (),
+    ) -> list[SearchHit]:
+        """One ranking over ``knowledge_bases`` and ``optional_knowledge_bases`` (which may not exist yet)."""
+        ...
 
     async def random_chunks(
         self, *, tenant: str, knowledge_base: str, n: int, exclude: set[str] | None = None, seed: int = 0

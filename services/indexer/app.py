@@ -1,4 +1,7 @@
-"""Wiring: the documents topic to ``Indexer.apply``; bad events and unindexable documents are dead-lettered."""
+"""Wiring: the documents topic to ``Indexer.apply``; bad events and unindexable documents are dead-lettered.
+
+Curated examples feed the tenant's verified answers (``kaizen.retrieval.answers``) through the same indexer.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ import threading
 from typing import Any
 
 from kaizen.config import Settings
-from kaizen.events import DocumentEvent
+from kaizen.events import DocumentEvent, InstructionExample
+from kaizen.retrieval.answers import answer_document
 from kaizen.retrieval.indexer import Indexer
 from services.app import make_app
 from services.base import send_dead_letter, validated
@@ -19,6 +23,7 @@ SERVICE = "indexer"
 settings = Settings()
 app = make_app(SERVICE, settings)
 documents = app.topic(app.topics_.documents, value_serializer="raw")
+instructions = app.topic(app.topics_.instructions, value_serializer="raw")
 _indexer: Indexer | None = None
 _indexer_lock = threading.Lock()
 
@@ -45,3 +50,15 @@ async def index(stream: Any) -> None:
             await indexer().apply_async(event)
         except ValueError as exc:  # a valid event whose content cannot be indexed: keep it, with the reason
             await send_dead_letter(app, event.to_bytes(), exc, service=SERVICE)
+
+
+@app.agent(instructions)
+async def remember_answers(stream: Any) -> None:
+    async for example in validated(stream, InstructionExample, service=SERVICE, app=app):
+        event = answer_document(example, knowledge_base=settings.answers_knowledge_base)
+        if event is None:
+            continue
+        try:
+            await indexer().apply_async(event)
+        except ValueError as exc:
+            await send_dead_letter(app, example.to_bytes(), exc, service=SERVICE)
