@@ -278,6 +278,24 @@ def test_raft_oracle_named_by_the_user_is_found_even_when_the_response_never_saw
     assert result.raft is None and result.instruction is not None  # the correction still teaches
 
 
+def test_raft_oracle_of_an_unsourced_correction_is_the_seen_chunk_holding_it() -> None:
+    kb = FakeKb()
+    curator = Curator(CuratorConfig(raft=RaftConfig(oracle_probability=1.0, distractors=2)), lookup=kb)
+    # The wrong answer cited geo#0 (Paris); the correct one is in geo#1, which was retrieved but not cited.
+    wrong = response(question="Where is Berlin?", answer="In France [1].")
+    curator.add_response(wrong)
+    raft = curator.add_feedback(feedback(wrong, thumbs=Thumbs.down, correction="Germany")).raft
+    assert raft is not None
+    assert [d.chunk_id for d in raft.documents if d.oracle] == ["geo#1"]
+    assert f"{BEGIN_QUOTE}Berlin is in Germany.{END_QUOTE}" in raft.answer
+    # No chunk the response saw holds the correction: no oracle to quote, so no RAFT example (the
+    # instruction example still teaches the correction).
+    lost = response(question="Where is Rome?", answer="In France [1].")
+    curator.add_response(lost)
+    result = curator.add_feedback(feedback(lost, thumbs=Thumbs.down, correction="Italy"))
+    assert result.raft is None and result.instruction is not None
+
+
 def test_raft_falls_back_to_citation_quotes_without_a_chunk_store() -> None:
     curator = Curator(CuratorConfig(raft=RaftConfig(oracle_probability=1.0)))
     resp = response()

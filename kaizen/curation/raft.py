@@ -79,13 +79,18 @@ def pick_quote(text: str, answer: str, preferred: str = "") -> str:
     return max(sentences, key=lambda s: len(wanted & {w.casefold() for w in _WORDS.findall(s)}))
 
 
+def holds_answer(text: str, answer: str) -> bool:
+    """The answer's words, in order, are in the text (case, punctuation and spacing aside)."""
+    wanted = " ".join(_WORDS.findall(answer.casefold()))
+    return bool(wanted) and wanted in " ".join(_WORDS.findall(text.casefold()))
+
+
 def answering_chunks(chunks: Sequence[Chunk], answer: str) -> list[Chunk]:
     """The chunks of a named document that hold the answer; else the one sharing most words with it."""
-    wanted = " ".join(_WORDS.findall(answer.casefold()))
-    holding = [c for c in chunks if wanted and wanted in " ".join(_WORDS.findall(c.text.casefold()))]
+    holding = [c for c in chunks if holds_answer(c.text, answer)]
     if holding or not chunks:
         return holding
-    words = set(wanted.split())
+    words = set(_WORDS.findall(answer.casefold()))
     return [max(chunks, key=lambda c: len(words & set(_WORDS.findall(c.text.casefold()))))]
 
 
@@ -143,9 +148,14 @@ class RaftBuilder:
             if named:
                 kb, oracle_ids = found_kb, [c.chunk_id for c in named]
                 texts = {c.chunk_id: (c.title, c.text) for c in named}
+        texts = self._texts(response, kb, oracle_ids + response.retrieved_chunk_ids) | texts
+        if fb.correction and not fb.source_document_ids:
+            # A correction's citations are the wrong answer's: only a chunk the response saw that holds the correct
+            # answer is its oracle (teaching a quote that does not hold the answer would teach making one up).
+            seen = dict.fromkeys(oracle_ids + response.retrieved_chunk_ids)
+            oracle_ids = [cid for cid in seen if cid in texts and holds_answer(texts[cid][1], final_answer)]
         if not oracle_ids:
             return None, "raft_no_oracle", pii
-        texts = self._texts(response, kb, oracle_ids + response.retrieved_chunk_ids) | texts
         oracles = [self._document(cid, texts, clean, oracle=True) for cid in oracle_ids if cid in texts]
         if not oracles:
             return None, "raft_oracle_text_unavailable", pii
