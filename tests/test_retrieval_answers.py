@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 
 from kaizen.config import Settings
-from kaizen.events import DocumentEvent, InstructionExample
+from kaizen.events import DocumentEvent
 from kaizen.retrieval.answers import MAX_ANSWER_CHARS, answer_document, answer_document_id
 from kaizen.retrieval.embedder import Embedder
 from kaizen.retrieval.indexer import Indexer
 from kaizen.retrieval.knowledge_base import KnowledgeBase
+from tests.fixtures.retrieval import curated_example
 
 HANDBOOK = [
     ("leave", "# Leave\n\nParental leave is 20 weeks at full pay. Notify your manager with form PL-1."),
@@ -21,21 +21,8 @@ HANDBOOK = [
 ]
 
 
-def _example(question: str, answer: str, *, accepted: bool = True, tenant: str = "default") -> InstructionExample:
-    return InstructionExample(
-        tenant=tenant,
-        example_id=uuid.uuid4().hex,
-        feedback_id=uuid.uuid4(),
-        response_id=uuid.uuid4(),
-        instruction=question,
-        output=answer,
-        accepted=accepted,
-        strategy="direct",
-    )
-
-
 def test_an_accepted_answer_becomes_one_document_per_question() -> None:
-    example = _example("  What is the VPN   called? ", "Moorings")
+    example = curated_example("  What is the VPN   called? ", "Moorings")
     event = answer_document(example, knowledge_base="answers")
     assert isinstance(event, DocumentEvent)
     assert (event.knowledge_base, event.tenant) == ("answers", "default")
@@ -46,9 +33,12 @@ def test_an_accepted_answer_becomes_one_document_per_question() -> None:
 
 
 def test_nothing_is_remembered_from_a_rejection_an_overlong_answer_or_when_off() -> None:
-    assert answer_document(_example("What is the VPN called?", "no idea", accepted=False), knowledge_base="a") is None
-    assert answer_document(_example("Why?", "x" * MAX_ANSWER_CHARS), knowledge_base="answers") is None
-    assert answer_document(_example("What is the VPN called?", "Moorings"), knowledge_base="") is None
+    assert (
+        answer_document(curated_example("What is the VPN called?", "no idea", accepted=False), knowledge_base="a")
+        is None
+    )
+    assert answer_document(curated_example("Why?", "x" * MAX_ANSWER_CHARS), knowledge_base="answers") is None
+    assert answer_document(curated_example("What is the VPN called?", "Moorings"), knowledge_base="") is None
 
 
 @pytest.mark.slow
@@ -63,7 +53,7 @@ def test_a_rephrased_question_retrieves_the_verified_answer(tmp_path: Path, real
         question, tenant="default", knowledge_bases=["handbook"], optional_knowledge_bases=["answers"]
     )
     assert before[0].chunk.document_id == "leave"
-    remembered = answer_document(_example("How long is parental leave?", "20 weeks"), knowledge_base="answers")
+    remembered = answer_document(curated_example("How long is parental leave?", "20 weeks"), knowledge_base="answers")
     assert remembered is not None
     indexer.apply(remembered)
     hits = kb.search_sync(

@@ -10,13 +10,14 @@ from collections.abc import Callable
 import pytest
 
 from kaizen.config import Settings
-from kaizen.events import DeadLetter, DocumentEvent, DocumentOp, InstructionExample
+from kaizen.events import DeadLetter, DocumentEvent, DocumentOp
 from kaizen.retrieval.answers import answer_document_id
 from kaizen.retrieval.lancedb_store import LanceDBStore
 from kaizen.retrieval.types import KnowledgeBaseNotFound
 from kaizen.streaming.consumer import EventReader
 from kaizen.streaming.producer import EventProducer
 from kaizen.topics import Topics
+from tests.fixtures.retrieval import curated_example
 
 pytestmark = pytest.mark.slow
 
@@ -87,17 +88,6 @@ def test_indexer_service_keeps_curated_answers_as_verified_answers(kaizen_settin
     tenant = f"t{uuid.uuid4().hex[:8]}"
     kb = kaizen_settings.answers_knowledge_base
 
-    def example(question: str, answer: str, *, accepted: bool = True) -> InstructionExample:
-        return InstructionExample(
-            tenant=tenant,
-            example_id=uuid.uuid4().hex,
-            feedback_id=uuid.uuid4(),
-            response_id=uuid.uuid4(),
-            instruction=question,
-            output=answer,
-            accepted=accepted,
-        )
-
     store = LanceDBStore(kaizen_settings.resolved_vector_store_url.removeprefix("lancedb://"), dimension=384)
     parcels = answer_document_id("How long do parcels take to ship?")
 
@@ -106,10 +96,10 @@ def test_indexer_service_keeps_curated_answers_as_verified_answers(kaizen_settin
 
     with run_service("services.indexer"), EventProducer(kaizen_settings) as producer:
         for ex in (
-            example("How long do parcels take to ship?", "two days"),
-            example("What is the returns window?", "no idea", accepted=False),
+            curated_example("How long do parcels take to ship?", "two days", tenant=tenant),
+            curated_example("What is the returns window?", "no idea", accepted=False, tenant=tenant),
             # The same question again, corrected later: the newer verified answer replaces the older one.
-            example("how long do parcels take to SHIP?", "2 working days"),
+            curated_example("how long do parcels take to SHIP?", "2 working days", tenant=tenant),
         ):
             producer.send(topics.instructions, ex)
         producer.flush()

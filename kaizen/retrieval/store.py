@@ -233,22 +233,25 @@ class VectorStore(ABC):
     ) -> list[SearchHit]:
         """Ranked hits (rank 1 first). ``alpha`` weighs vector against keyword scores: 1 = vector only."""
         tags = _checked_query(tenant, [knowledge_base], mode, text, vector, top_k, alpha, filters)
+        return _ranked(self._search_one(tenant, knowledge_base, mode, text, vector, top_k, alpha, fusion, tags))
+
+    def _search_one(
+        self,
+        tenant: str,
+        knowledge_base: str,
+        mode: SearchMode,
+        text: str | None,
+        vector: np.ndarray | None,
+        top_k: int,
+        alpha: float,
+        fusion: FusionMethod,
+        tags: list[str],
+    ) -> list[SearchHit]:
         if mode == "vector":
-            hits = self._vector_search(tenant, knowledge_base, vector, top_k, tags)  # type: ignore[arg-type]
-        elif mode == "keyword":
-            hits = self._keyword_search(tenant, knowledge_base, text, top_k, tags)  # type: ignore[arg-type]
-        else:
-            hits = self._hybrid_search(
-                tenant,
-                knowledge_base,
-                text,
-                vector,
-                top_k,
-                alpha,
-                fusion,
-                tags,  # type: ignore[arg-type]
-            )
-        return _ranked(hits)
+            return self._vector_search(tenant, knowledge_base, vector, top_k, tags)  # type: ignore[arg-type]
+        if mode == "keyword":
+            return self._keyword_search(tenant, knowledge_base, text, top_k, tags)  # type: ignore[arg-type]
+        return self._hybrid_search(tenant, knowledge_base, text, vector, top_k, alpha, fusion, tags)  # type: ignore[arg-type]
 
     def search_many(
         self,
@@ -283,21 +286,10 @@ class VectorStore(ABC):
                     return []
                 raise
 
-        if len(kbs) == 1:
+        if len(kbs) == 1:  # the backend's own hybrid search (and its in-memory copy) serve one knowledge base
             kb = kbs[0]
-            return each(
-                kb,
-                lambda: self.search(
-                    tenant=tenant,
-                    knowledge_base=kb,
-                    mode=mode,
-                    text=text,
-                    vector=vector,
-                    top_k=top_k,
-                    alpha=alpha,
-                    fusion=fusion,
-                    filters=filters,
-                ),
+            return _ranked(
+                each(kb, lambda: self._search_one(tenant, kb, mode, text, vector, top_k, alpha, fusion, tags))
             )
         depth = top_k * HYBRID_OVERFETCH if mode == "hybrid" else top_k
         by_vector: list[SearchHit] = []
