@@ -121,38 +121,47 @@ def _pct(score: Score) -> str:
     return f"{score.accuracy:.0%} ({score.correct}/{score.total})" if score.total else "-"
 
 
+def _label(cycle: CycleReport) -> str:
+    return "base" if cycle.cycle == 0 else str(cycle.cycle)
+
+
+def _stream(cycle: CycleReport) -> Score:
+    return Score(
+        correct=sum(s.correct for s in cycle.stream_by_mode.values()),
+        total=sum(s.total for s in cycle.stream_by_mode.values()),
+    )
+
+
 def summary_table(report: DemoReport) -> Table:
+    """Accuracy per cycle: the held-out test in both forms, what users got, and the gate's verdict."""
     table = Table(title="Kaizen demo: the flywheel, cycle by cycle")
-    for column in (
-        "cycle",
-        "adapter",
-        "closed-book",
-        "open-book",
-        "stream (all modes)",
-        "instr.",
-        "RAFT",
-        "PII removed",
-        "answers",
-        "gate",
-        "seconds",
-    ):
+    for column in ("cycle", "adapter", "closed-book", "open-book", "users got", "gate"):
         table.add_column(column)
     for cycle in report.cycles:
-        stream = Score(
-            correct=sum(s.correct for s in cycle.stream_by_mode.values()),
-            total=sum(s.total for s in cycle.stream_by_mode.values()),
-        )
         table.add_row(
-            "base" if cycle.cycle == 0 else str(cycle.cycle),
+            _label(cycle),
             cycle.adapter_version or "base",
             _pct(cycle.closed_book),
             _pct(cycle.open_book),
-            _pct(stream),
+            _pct(_stream(cycle)),
+            ("promoted" if cycle.promoted else "refused") if cycle.cycle else "-",
+        )
+    return table
+
+
+def data_table(report: DemoReport) -> Table:
+    """What each cycle's feedback became: the dataset, the PII scrubbed from it, the verified answers."""
+    table = Table(title="Data per cycle (datasets are cumulative; answers: verified answers kept)")
+    for column in ("cycle", "dataset", "instruction", "RAFT", "PII removed", "answers", "seconds"):
+        table.add_column(column, justify="left" if column in ("cycle", "dataset") else "right")
+    for cycle in report.cycles:
+        table.add_row(
+            _label(cycle),
+            (cycle.dataset_version or "-")[:12],
             str(cycle.instruction_examples),
             str(cycle.raft_examples),
             str(cycle.pii_removed),
             str(cycle.answers_remembered),
-            ("promoted" if cycle.promoted else "refused") if cycle.cycle else "-",
             f"{sum(cycle.stage_seconds.values()):.0f}",
         )
     return table
@@ -163,7 +172,7 @@ def mode_table(report: DemoReport) -> Table:
     table = Table(title="Simulated users' accuracy per mode (the answer they got, before their feedback)")
     table.add_column("cycle")
     for mode in modes:
-        table.add_column(mode)
+        table.add_column(mode, no_wrap=True)
     for cycle in report.cycles:
         if cycle.stream_by_mode:
             table.add_row(str(cycle.cycle), *[_pct(cycle.stream_by_mode.get(m, Score())) for m in modes])

@@ -18,7 +18,15 @@ from kaizen.curation.records import CurationResult
 from kaizen.datasets.store import DatasetStore
 from kaizen.demo.domain import KNOWLEDGE_BASES, load_documents
 from kaizen.demo.plan import STREAM_MODES, DemoOptions, DemoPlan, make_plan
-from kaizen.demo.report import CycleReport, DemoReport, Score, mode_table, stage_table, summary_table
+from kaizen.demo.report import (
+    CycleReport,
+    DemoReport,
+    Score,
+    data_table,
+    mode_table,
+    stage_table,
+    summary_table,
+)
 from kaizen.demo.users import RAG_TOP_K, Exchange, SimulatedUsers
 from kaizen.events import DocumentEvent, Mode
 from kaizen.platform import Platform
@@ -124,6 +132,7 @@ class DemoRunner:
         self.report.total_seconds = round(time.monotonic() - started, 1)
         json_path, png_path = self.report.write(output_dir)
         self.console.print(summary_table(self.report))
+        self.console.print(data_table(self.report))
         self.console.print(mode_table(self.report))
         self.console.print(stage_table(self.report))
         self.console.print(f"report: {json_path}\nchart:  {png_path}")
