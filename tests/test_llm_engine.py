@@ -171,3 +171,23 @@ def test_sync_complete_for_scripts(tiny_engine: GenerationEngine) -> None:
 def test_an_unstarted_engine_says_so(tiny_lm) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(RuntimeError, match="not started"):
         GenerationEngine(tiny_lm).complete("hello")
+
+
+async def test_deltas_arrive_as_decoded_and_join_to_the_text(tiny_engine: GenerationEngine) -> None:
+    for prompt in PROMPTS:
+        pieces: list[str] = []
+        threads: set[str] = set()
+
+        def on_delta(piece: str, pieces: list[str] = pieces) -> None:
+            threads.add(threading.current_thread().name)
+            pieces.append(piece)
+
+        completion = await tiny_engine.generate(prompt, max_new_tokens=12, on_delta=on_delta)
+        assert "".join(pieces) == completion.text
+        assert all(pieces) and "\ufffd" not in "".join(pieces)
+        assert threads <= {"kaizen-llm-worker"}
+    pieces = []
+    whole = await tiny_engine.generate(PROMPTS[2], max_new_tokens=12)
+    stop = whole.text[len(whole.text) // 2 :][:3]
+    cut = await tiny_engine.generate(PROMPTS[2], max_new_tokens=12, stop=[stop], on_delta=pieces.append)
+    assert "".join(pieces) == cut.text and stop not in cut.text and len(pieces) > 1

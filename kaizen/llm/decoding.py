@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from kaizen.llm.model import LoadedModel
-from kaizen.llm.types import Completion, FinishReason, Timings
+from kaizen.llm.types import Completion, FinishReason, OnDelta, Timings
 
 BASE_ADAPTER = "__base__"
 
@@ -31,6 +31,7 @@ class Request:
     adapter: str  # BASE_ADAPTER or a loaded adapter's version
     seed: int | None
     future: Future[Completion]
+    on_delta: OnDelta | None = None
     submitted: float = field(default_factory=time.perf_counter)
 
 
@@ -47,9 +48,24 @@ class Row:
     text: str = ""
     finish_reason: FinishReason = "length"
     done: bool = False
+    emitted: int = 0  # characters of text already handed to ``on_delta``
 
     def finish(self, reason: FinishReason) -> None:
         self.finish_reason, self.done = reason, True
+        self.emit(self.text, final=True)
+
+    def emit(self, text: str, *, final: bool = False) -> None:
+        """Hand ``on_delta`` the new part of ``text``, holding back what could still become a stop string."""
+        callback = self.request.on_delta
+        if callback is None:
+            return
+        hold = 0 if final else max((len(s) - 1 for s in self.request.stop), default=0)
+        # a partial multi-byte character decodes to U+FFFD until its last byte arrives
+        end = len(text) if final else len(text.rstrip("\ufffd"))
+        end = max(end - hold, self.emitted)
+        if end > self.emitted:
+            callback(text[self.emitted : end])
+            self.emitted = end
 
 
 Between = Callable[[], None]
@@ -149,13 +165,14 @@ def _advance(lm: LoadedModel, row: Row, token: int, eos: set[int]) -> None:
         row.finish("stop")
         return
     row.generated.append(token)
-    if row.request.stop:
+    if row.request.stop or row.request.on_delta is not None:
         text = _decode(lm, row.generated)
         cut = _first_stop(text, row.request.stop)
         if cut is not None:
             row.text = text[:cut]
             row.finish("stop")
             return
+        row.emit(text)
     if len(row.generated) >= row.budget:
         row.text = _decode(lm, row.generated)
         row.finish("length")

@@ -22,7 +22,7 @@ import torch
 from kaizen.config import Settings
 from kaizen.llm.decoding import BASE_ADAPTER, Request, Row, run_batch
 from kaizen.llm.model import LoadedModel, encode_prompt, load_model
-from kaizen.llm.types import Completion, GenerationError, Prompt, Timings
+from kaizen.llm.types import Completion, GenerationError, OnDelta, Prompt, Timings
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +90,16 @@ class GenerationEngine:
         stop: list[str] | None = None,
         adapter: str | None = None,
         seed: int | None = None,
+        on_delta: OnDelta | None = None,
     ) -> Completion:
         future = self.submit(
-            prompt, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop, adapter=adapter, seed=seed
+            prompt,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            stop=stop,
+            adapter=adapter,
+            seed=seed,
+            on_delta=on_delta,
         )
         return await asyncio.wrap_future(future)
 
@@ -109,6 +116,7 @@ class GenerationEngine:
         stop: list[str] | None = None,
         adapter: str | None = None,
         seed: int | None = None,
+        on_delta: OnDelta | None = None,
     ) -> Future[Completion]:
         if self._worker is None:
             raise RuntimeError("the engine is not started: call start() or use it as a context manager")
@@ -122,7 +130,7 @@ class GenerationEngine:
         with self._lock:
             name = self._resolve(adapter)
             self._refs[name] = self._refs.get(name, 0) + 1
-        request = Request(prompt, max_new_tokens, temperature, list(stop or []), name, seed, future)
+        request = Request(prompt, max_new_tokens, temperature, list(stop or []), name, seed, future, on_delta)
         future.add_done_callback(lambda _f: self._release(name))
         self._queue.put(request)
         return future

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,6 +41,11 @@ class GenerationError(ValueError):
 
 Prompt = str | list[ChatMessage]
 
+# Called with each new piece of a completion's text as it is decoded, in order; the pieces join to
+# ``Completion.text``. Called from the engine's worker thread: hand it on (e.g. ``loop.call_soon_threadsafe``),
+# never block in it.
+OnDelta = Callable[[str], None]
+
 
 @runtime_checkable
 class LLM(Protocol):
@@ -54,4 +60,5 @@ class LLM(Protocol):
         stop: list[str] | None = None,
         adapter: str | None = None,
         seed: int | None = None,
+        on_delta: OnDelta | None = None,
     ) -> Completion: ...
