@@ -174,9 +174,9 @@ def test_an_unstarted_engine_says_so(tiny_lm) -> None:  # type: ignore[no-untype
 
 
 async def test_deltas_arrive_as_decoded_and_join_to_the_text(tiny_engine: GenerationEngine) -> None:
+    threads: set[str] = set()
     for prompt in PROMPTS:
         pieces: list[str] = []
-        threads: set[str] = set()
 
         def on_delta(piece: str, pieces: list[str] = pieces) -> None:
             threads.add(threading.current_thread().name)
