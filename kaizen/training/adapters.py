@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-from kaizen.training import freeze, lora, prefix
+from kaizen.training import bottleneck, freeze, lora, prefix
 from kaizen.training.config import Method, TrainingConfig
 
 KAIZEN_ADAPTER = "kaizen_adapter.json"
@@ -39,6 +39,8 @@ def attach(model: nn.Module, config: TrainingConfig) -> nn.Module:
             return prefix.attach_ptuning(model, config.prompt)
         case Method.freeze:
             return freeze.attach(model, config.freeze)
+        case Method.bottleneck:
+            return bottleneck.attach(model, config.bottleneck)
 
 
 def save_adapter(
@@ -53,6 +55,8 @@ def save_adapter(
     out_dir.mkdir(parents=True, exist_ok=True)
     if config.method == Method.freeze:
         freeze.save(model, out_dir)
+    elif config.method == Method.bottleneck:
+        bottleneck.save(model, config.bottleneck, out_dir)
     else:
         model.save_pretrained(str(out_dir))  # type: ignore[operator]
     info = AdapterInfo(method=config.method, hyperparameters=config.hyperparameters(), base_model_hash=base_model_hash)
@@ -78,4 +82,6 @@ def load_adapter(model: nn.Module, adapter_dir: Path) -> nn.Module:
         return freeze.load(model, adapter_dir)
     if info.method == Method.lora:
         return lora.load(model, adapter_dir)
+    if info.method == Method.bottleneck:
+        return bottleneck.load(model, adapter_dir)
     return prefix.load(model, adapter_dir)

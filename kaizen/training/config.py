@@ -17,6 +17,7 @@ class Method(StrEnum):
     prefix = "prefix"  # prefix tuning: trained key/value prefixes in every layer
     ptuning = "ptuning"  # P-tuning: trained virtual-token embeddings produced by a small encoder
     freeze = "freeze"  # partial freezing: train only the top N decoder layers
+    bottleneck = "bottleneck"  # the Adapter (Houlsby et al.): small bottleneck modules after attention and MLP
 
 
 # What the serving engine can hot-swap per request (kaizen.llm.adapters.SERVABLE_TYPES): prefix/P-tuning change the
@@ -52,6 +53,16 @@ class FreezeParams(BaseModel):
     trainable_layers: int = Field(2, ge=1, description="Train only the top N decoder layers (and final norm).")
 
 
+class BottleneckParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bottleneck_size: int = Field(64, ge=1, description="Width of the down-projection.")
+    positions: list[Literal["attention", "mlp"]] = Field(
+        default_factory=lambda: ["attention", "mlp"], min_length=1, description="Sublayers followed by an adapter."
+    )
+    activation: Literal["gelu", "relu", "silu"] = "gelu"
+
+
 class TrainingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -59,6 +70,7 @@ class TrainingConfig(BaseModel):
     lora: LoraParams = Field(default_factory=LoraParams)
     prompt: PromptParams = Field(default_factory=PromptParams)
     freeze: FreezeParams = Field(default_factory=FreezeParams)
+    bottleneck: BottleneckParams = Field(default_factory=BottleneckParams)
 
     learning_rate: float = Field(2e-4, gt=0)
     weight_decay: float = Field(0.0, ge=0)
@@ -88,12 +100,13 @@ class TrainingConfig(BaseModel):
 
     def hyperparameters(self) -> dict[str, Any]:
         """What goes into the adapter manifest: the method's own parameters and the optimisation ones."""
-        data = self.model_dump(mode="json", exclude={"lora", "prompt", "freeze"})
+        data = self.model_dump(mode="json", exclude={"lora", "prompt", "freeze", "bottleneck"})
         section = {
             Method.lora: "lora",
             Method.prefix: "prompt",
             Method.ptuning: "prompt",
             Method.freeze: "freeze",
+            Method.bottleneck: "bottleneck",
         }[self.method]
         data[section] = getattr(self, section).model_dump(mode="json")
         return data
