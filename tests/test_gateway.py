@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from openai.types import Model
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from kaizen.config import Settings
 from kaizen.events import DocumentEvent, Event, Feedback, InteractionRequest, InteractionResponse, Mode
@@ -167,17 +169,17 @@ async def test_bad_interaction_bodies_name_the_field(
     client: httpx.AsyncClient, bus: ScriptedBus, body: dict[str, object], field: str
 ) -> None:
     response = await client.post("/v1/interactions", json=body, headers=A)
-    assert response.status_code == 422, response.text
-    assert response.json()["error"]["field"] == field
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == field
     assert field.split(".")[0] in response.json()["error"]["message"]
     assert bus.sent == []
 
 
-async def test_body_that_is_not_json_is_422(client: httpx.AsyncClient) -> None:
+async def test_body_that_is_not_json_is_400(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/v1/interactions", content=b"{not json", headers=A | {"Content-Type": "application/json"}
     )
-    assert response.status_code == 422
+    assert response.status_code == 400
     assert response.json()["error"]["code"] == "json_invalid"
 
 
@@ -230,8 +232,8 @@ async def test_bad_feedback_and_document_bodies(
     client: httpx.AsyncClient, bus: ScriptedBus, path: str, body: dict[str, object], field: str
 ) -> None:
     response = await client.post(path, json=body, headers=A)
-    assert response.status_code == 422, response.text
-    assert response.json()["error"]["field"] == field
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == field
     assert bus.sent == []
 
 
@@ -258,6 +260,9 @@ async def test_chat_completion_shape_and_ids(client: httpx.AsyncClient, bus: Scr
     assert body["id"] == response_id == response.headers["x-kaizen-response-id"]
     assert body["choices"][0]["message"] == {"role": "assistant", "content": "answer to Why?", "refusal": None}
     assert body["kaizen"]["adapter_version"] == "v1"
+    completion = ChatCompletion.model_validate(body)
+    assert completion.created == int(request.created_at.timestamp())
+    assert completion.usage is not None and completion.choices[0].finish_reason == "stop"
 
 
 async def test_chat_completion_failure_is_502_with_the_ids(settings: Settings) -> None:
@@ -296,8 +301,8 @@ async def test_chat_completion_timeout_is_504(client: httpx.AsyncClient, bus: Sc
 )
 async def test_bad_chat_bodies(client: httpx.AsyncClient, body: dict[str, object], field: str) -> None:
     response = await client.post("/v1/chat/completions", json=body, headers=A)
-    assert response.status_code == 422, response.text
-    assert response.json()["error"]["field"] == field
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == field
 
 
 async def test_streaming_chat_completion_sends_sse_chunks(client: httpx.AsyncClient) -> None:
@@ -317,7 +322,32 @@ async def test_streaming_chat_completion_sends_sse_chunks(client: httpx.AsyncCli
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
     assert text == "answer to Stream me"
     assert {c["id"] for c in chunks} == {response.headers["x-kaizen-response-id"]}
-    assert "usage" in chunks[-1]
+    parsed = [ChatCompletionChunk.model_validate(c) for c in chunks]
+    assert len({c.created for c in parsed}) == 1
+    # include_usage: every chunk says usage null, one last chunk without choices carries the totals.
+    assert all(c.usage is None for c in parsed[:-1]) and parsed[-1].choices == []
+    assert parsed[-1].usage is not None and parsed[-1].usage.total_tokens == parsed[-1].usage.prompt_tokens + (
+        parsed[-1].usage.completion_tokens
+    )
+    assert [c.choices[0].finish_reason for c in parsed[:-1]][-1] == "stop"
+
+
+async def test_unknown_model_is_404_model_not_found(client: httpx.AsyncClient, bus: ScriptedBus) -> None:
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "q"}]}
+    response = await client.post("/v1/chat/completions", json=body, headers=A)
+    assert response.status_code == 404, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["param"], error["type"]) == ("model_not_found", "model", "invalid_request_error")
+    assert bus.sent == []
+    assert (await client.get("/v1/models/gpt-4o", headers=A)).status_code == 404
+
+
+async def test_models_list_and_retrieve(client: httpx.AsyncClient) -> None:
+    listed = (await client.get("/v1/models", headers=A)).json()["data"]
+    models = [Model.model_validate(m) for m in listed]
+    assert "kaizen-rag" in {m.id for m in models}
+    one = await client.get("/v1/models/kaizen-rag", headers=A)
+    assert one.status_code == 200 and Model.model_validate(one.json()).id == "kaizen-rag"
 
 
 async def test_health_and_metrics(client: httpx.AsyncClient, bus: ScriptedBus) -> None:

@@ -58,6 +58,8 @@ def _failure(event: InteractionRequest, response: InteractionResponse | None, ti
 async def chat_completions(
     body: oa.ChatCompletionRequest, tenant: Tenant, request: Request
 ) -> JSONResponse | StreamingResponse:
+    if body.model not in oa.MODELS:
+        return _unknown_model(body.model)
     event = await _submit(request, body, tenant)
     timeout = settings_of(request).gateway_wait_seconds
     store = bus_of(request).store
@@ -70,15 +72,15 @@ async def chat_completions(
     response = await store.wait(event.event_id, tenant, timeout)
     if response is None or response.error:
         return _failure(event, response, timeout)
-    return JSONResponse(oa.completion_body(body, response), headers=_headers(event))
+    return JSONResponse(oa.completion_body(body, event, response), headers=_headers(event))
 
 
 async def _stream(
     body: oa.ChatCompletionRequest, event: InteractionRequest, tenant: str, *, store: ResponseStore, timeout: float
 ) -> AsyncIterator[str]:
-    response_id = InteractionResponse.response_id_for(event.event_id)
+    chunks = oa.ChunkStream(body, event)
     # The first chunk goes out at once: the client has the id (for feedback) before the answer exists.
-    yield oa.first_chunk(body, response_id)
+    yield chunks.first()
     waiting = asyncio.ensure_future(store.wait(event.event_id, tenant, timeout))
     try:
         while not waiting.done():
@@ -93,10 +95,25 @@ async def _stream(
         code = "timeout" if response is None else "generation_failed"
         yield oa.sse({"error": {"message": message, "type": "api_error", "code": code}})
         return
-    for chunk in oa.answer_chunks(body, response):
+    for chunk in chunks.finish(response):
         yield chunk
+
+
+def _unknown_model(model: str) -> JSONResponse:
+    return error_response(
+        404,
+        f"The model {model!r} does not exist; GET /v1/models lists them",
+        param="model",
+        code="model_not_found",
+        type="invalid_request_error",
+    )
 
 
 @router.get("/models")
 async def list_models(tenant: Tenant) -> JSONResponse:
     return JSONResponse(oa.models_body())
+
+
+@router.get("/models/{model}")
+async def get_model(model: str, tenant: Tenant) -> JSONResponse:
+    return JSONResponse(oa.model_body(model)) if model in oa.MODELS else _unknown_model(model)

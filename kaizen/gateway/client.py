@@ -42,7 +42,7 @@ class GatewayClient:
         if response.status_code >= 400:
             try:
                 error = response.json()["error"]
-                raise GatewayError(response.status_code, error.get("message", ""), error.get("field"))
+                raise GatewayError(response.status_code, error.get("message", ""), error.get("param"))
             except (ValueError, KeyError, TypeError):
                 raise GatewayError(response.status_code, response.text[:500]) from None
         return response.json()

@@ -92,7 +92,7 @@ class InteractionStatus(BaseModel):
 class ErrorDetail(BaseModel):
     message: str
     type: str
-    field: str | None = None
+    param: str | None = Field(None, description="The offending field, dotted (OpenAI's name for it).")
     code: str | None = None
 
 
