@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 
@@ -15,7 +16,15 @@ from openai.types import Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from kaizen.config import Settings
-from kaizen.events import DocumentEvent, Event, Feedback, InteractionRequest, InteractionResponse, Mode
+from kaizen.events import (
+    DocumentEvent,
+    Event,
+    Feedback,
+    InteractionDelta,
+    InteractionRequest,
+    InteractionResponse,
+    Mode,
+)
 from kaizen.gateway.app import create_app
 from kaizen.gateway.bus import ObservedState
 from kaizen.gateway.store import ResponseStore
@@ -38,6 +47,7 @@ class ScriptedBus:
         self.answer_delay = answer_delay
         self.fail = fail
         self.hold = False
+        self.streamed_pieces = 2
         self._started = False
 
     @property
@@ -56,6 +66,18 @@ class ScriptedBus:
             asyncio.get_running_loop().call_later(self.answer_delay, self.answer, event)
 
     def answer(self, request: InteractionRequest) -> InteractionResponse:
+        text = "" if self.fail else f"answer to {request.question}"
+        if request.stream:
+            # As serving streams: pieces of the start of the answer, then the response (which has it whole).
+            pieces = re.findall(r"\s*\S+", text)[: self.streamed_pieces]
+            for index, piece in enumerate(pieces):
+                self.state.on_delta(
+                    InteractionDelta(tenant=request.tenant, request_id=request.event_id, index=index, text=piece)
+                )
+            if pieces:  # a redelivered delta must not repeat
+                self.state.on_delta(
+                    InteractionDelta(tenant=request.tenant, request_id=request.event_id, index=0, text=pieces[0])
+                )
         response = InteractionResponse(
             tenant=request.tenant,
             request_id=request.event_id,
@@ -63,7 +85,7 @@ class ScriptedBus:
             question=request.question,
             mode=request.mode,
             strategy="direct",
-            answer="" if self.fail else f"answer to {request.question}",
+            answer=text,
             adapter_version="v1",
             error="model exploded" if self.fail else None,
             latency_ms=12.0,
@@ -367,3 +389,37 @@ async def test_duplicate_responses_are_stored_once(settings: Settings) -> None:
     bus.answer(request)
     bus.answer(request)
     assert len(bus.store) == 1
+
+
+async def test_kaizen_stream_relays_deltas_then_the_response(client: httpx.AsyncClient, bus: ScriptedBus) -> None:
+    events: list[tuple[str, dict[str, object]]] = []
+    async with client.stream("POST", "/v1/interactions/stream", json={"question": "Stream me"}, headers=A) as response:
+        assert response.status_code == 200
+        name = ""
+        async for line in response.aiter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line.removeprefix("data: "))))
+    _, request = bus.sent[0]
+    assert isinstance(request, InteractionRequest) and request.stream
+    names = [n for n, _ in events]
+    assert names[0] == "accepted" and names[-1] == "response" and set(names[1:-1]) == {"delta"}
+    # Two pieces streamed, one repeated delivery dropped, the rest of the answer from the response.
+    assert [d["text"] for n, d in events if n == "delta"] == ["answer", " to", " Stream me"]
+    final = events[-1][1]["response"]
+    assert isinstance(final, dict) and final["answer"] == "answer to Stream me"
+    assert events[0][1]["request_id"] == str(request.event_id)
+
+
+async def test_openai_stream_relays_deltas(client: httpx.AsyncClient, bus: ScriptedBus) -> None:
+    body = {"model": "kaizen", "messages": [{"role": "user", "content": "Stream me"}], "stream": True}
+    async with client.stream("POST", "/v1/chat/completions", json=body, headers=A) as response:
+        lines = [line async for line in response.aiter_lines() if line.startswith("data: {")]
+    chunks = [ChatCompletionChunk.model_validate_json(line.removeprefix("data: ")) for line in lines]
+    assert [c.choices[0].delta.content for c in chunks if c.choices[0].delta.content] == [
+        "answer",
+        " to",
+        " Stream me",
+    ]
+    assert all(c.usage is None for c in chunks) and not any("usage" in line for line in lines)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
@@ -11,13 +11,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from kaizen.events import InteractionRequest, InteractionResponse
 from kaizen.gateway import openai_api as oa
 from kaizen.gateway.errors import check_text_limit, error_response
-from kaizen.gateway.routes import Tenant, bus_of, settings_of
+from kaizen.gateway.routes import KEEPALIVE_SECONDS, Tenant, bus_of, settings_of
 from kaizen.gateway.store import ResponseStore
 
 router = APIRouter(prefix="/v1")
 RESPONSE_ID_HEADER = "X-Kaizen-Response-Id"
 REQUEST_ID_HEADER = "X-Kaizen-Request-Id"
-KEEPALIVE_SECONDS = 5.0
+log = logging.getLogger(__name__)
 
 
 def _headers(event: InteractionRequest) -> dict[str, str]:
@@ -32,6 +32,8 @@ async def _submit(request: Request, body: oa.ChatCompletionRequest, tenant: str)
     bus = bus_of(request)
     event = body.to_event(tenant)
     bus.store.expect(event.event_id, tenant)
+    if event.stream:
+        bus.store.follow_deltas(event.event_id, tenant)
     await bus.send(bus.topics.requests, event)
     return event
 
@@ -81,22 +83,23 @@ async def _stream(
     chunks = oa.ChunkStream(body, event)
     # The first chunk goes out at once: the client has the id (for feedback) before the answer exists.
     yield chunks.first()
-    waiting = asyncio.ensure_future(store.wait(event.event_id, tenant, timeout))
-    try:
-        while not waiting.done():
-            done, _ = await asyncio.wait({waiting}, timeout=KEEPALIVE_SECONDS)
-            if not done:
-                yield ": waiting\n\n"  # SSE comment: keeps proxies from closing an idle connection
-        response = waiting.result()
-    finally:
-        waiting.cancel()
-    if response is None or response.error:
-        message = f"no response within {timeout:.0f}s" if response is None else f"model failed: {response.error}"
-        code = "timeout" if response is None else "generation_failed"
-        yield oa.sse({"error": {"message": message, "type": "api_error", "code": code}})
-        return
-    for chunk in chunks.finish(response):
-        yield chunk
+    async for item in store.follow(event.event_id, tenant, timeout, keepalive=KEEPALIVE_SECONDS):
+        if isinstance(item, str):
+            yield chunks.delta(item)
+        elif item is None:
+            yield ": waiting\n\n"  # SSE comment: keeps proxies from closing an idle connection
+        elif item.error:
+            message = f"model failed: {item.error}"
+            yield oa.sse({"error": {"message": message, "type": "api_error", "code": "generation_failed"}})
+            return
+        else:
+            if not item.answer.startswith(chunks.sent):
+                log.warning("streamed text of %s is not the start of its answer", event.event_id)
+            for chunk in chunks.finish(item):
+                yield chunk
+            return
+    message = f"no response within {timeout:.0f}s"
+    yield oa.sse({"error": {"message": message, "type": "api_error", "code": "timeout"}})
 
 
 def _unknown_model(model: str) -> JSONResponse:

@@ -102,6 +102,7 @@ class ChatCompletionRequest(BaseModel):
             mode=self.mode(),
             knowledge_bases=self.kaizen.knowledge_bases,
             options=RequestOptions(**options),
+            stream=self.stream,
         )
 
 
