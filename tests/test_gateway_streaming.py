@@ -82,3 +82,16 @@ def test_kaizen_stream_and_the_final_response(gateway: ServiceProcess) -> None:
     assert final_at - deltas[0][0] > 4 * PIECE_SECONDS
     # The response event is the same one every other reader gets.
     assert final["response"] == polled["response"]
+
+
+def test_kaizen_ask_prints_the_streamed_answer(gateway: ServiceProcess) -> None:
+    from typer.testing import CliRunner
+
+    from kaizen.cli.main import app
+
+    result = CliRunner().invoke(
+        app, ["ask", f"{STREAMED} cli", "--mode", "direct", "--url", gateway.url, "--token", "token-a"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == STREAMED_ANSWER and "response id:" in result.output
