@@ -277,6 +277,7 @@ async def test_chat_completion_shape_and_ids(client: httpx.AsyncClient, bus: Scr
     _, request = bus.sent[0]
     assert isinstance(request, InteractionRequest)
     assert request.question == "Why?" and request.mode == Mode.rag and request.knowledge_bases == ["handbook"]
+    assert request.system == "be brief" and request.history == []
     assert request.options.max_new_tokens == 32 and request.user_id == "u1"
     response_id = str(InteractionResponse.response_id_for(request.event_id))
     assert body["id"] == response_id == response.headers["x-kaizen-response-id"]
@@ -423,3 +424,26 @@ async def test_openai_stream_relays_deltas(client: httpx.AsyncClient, bus: Scrip
         " Stream me",
     ]
     assert all(c.usage is None for c in chunks) and not any("usage" in line for line in lines)
+
+
+async def test_chat_messages_become_system_and_history(client: httpx.AsyncClient, bus: ScriptedBus) -> None:
+    messages = [
+        {"role": "system", "content": "Answer in French."},
+        {"role": "user", "content": "What is parental leave?"},
+        {"role": "assistant", "content": [{"type": "text", "text": "Paid time off after a birth."}]},
+        {"role": "tool", "content": "ignored"},
+        {"role": "user", "content": "And how long does it last?"},
+    ]
+    body = {"model": "kaizen", "messages": messages, "kaizen": {"session_id": "s-1"}}
+    assert (await client.post("/v1/chat/completions", json=body, headers=A)).status_code == 200
+    _, request = bus.sent[0]
+    assert isinstance(request, InteractionRequest)
+    assert (request.question, request.system, request.session_id) == (
+        "And how long does it last?",
+        "Answer in French.",
+        "s-1",
+    )
+    assert [(t.role, t.content) for t in request.history] == [
+        ("user", "What is parental leave?"),
+        ("assistant", "Paid time off after a birth."),
+    ]

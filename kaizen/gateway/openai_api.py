@@ -1,6 +1,7 @@
 """OpenAI chat-completions compatibility: map a chat request onto an interaction request and its response back.
 
-Kaizen requests are single-turn: the last user message is the question. Kaizen options ride in the ``kaizen``
+The last user message is the question; system (and developer) messages become the system prompt, and the user and
+assistant turns before the question its history (tool messages are not used). Kaizen options ride in the ``kaizen``
 field (the ``openai`` client sends it with ``extra_body``); the model name may also pick the mode (``kaizen-rag``).
 """
 
@@ -14,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kaizen.events import InteractionRequest, InteractionResponse, KbName, Mode, RequestOptions
+from kaizen.events import InteractionRequest, InteractionResponse, KbName, Mode, RequestOptions, Turn
 
 MODEL_PREFIX = "kaizen"
 MODELS = [MODEL_PREFIX] + [f"{MODEL_PREFIX}-{mode.value}" for mode in Mode]
@@ -82,8 +83,22 @@ class ChatCompletionRequest(BaseModel):
             return Mode(match.group(1))
         return Mode.auto
 
+    def _question_at(self) -> int:
+        return max(i for i, m in enumerate(self.messages) if m.role == "user" and m.text().strip())
+
     def question(self) -> str:
-        return next(m.text() for m in reversed(self.messages) if m.role == "user" and m.text().strip())
+        return self.messages[self._question_at()].text()
+
+    def system(self) -> str | None:
+        parts = [m.text() for m in self.messages if m.role in ("system", "developer") and m.text().strip()]
+        return "\n".join(parts) or None
+
+    def history(self) -> list[Turn]:
+        return [
+            Turn(role=m.role, content=m.text())
+            for m in self.messages[: self._question_at()]
+            if m.role in ("user", "assistant") and m.text().strip()
+        ]
 
     def to_event(self, tenant: str) -> InteractionRequest:
         options: dict[str, Any] = {}
@@ -99,6 +114,8 @@ class ChatCompletionRequest(BaseModel):
             user_id=self.user or "anonymous",
             session_id=self.kaizen.session_id,
             question=self.question(),
+            system=self.system(),
+            history=self.history(),
             mode=self.mode(),
             knowledge_bases=self.kaizen.knowledge_bases,
             options=RequestOptions(**options),

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from kaizen.events import Citation, InteractionRequest, TraceStep
 from kaizen.llm.types import Completion, OnDelta
+from kaizen.reasoning.conversation import prompt_variables, search_query
 from kaizen.reasoning.prompts import RenderedPrompt
 from kaizen.reasoning.stream import AnswerStream, Extract
 from kaizen.retrieval.types import SearchHit
@@ -51,6 +52,15 @@ class RunContext:
         self.trace.append(
             TraceStep(step=step, name=name, detail=detail, started_ms=round(start, 3), duration_ms=round(duration, 3))
         )
+
+    def conversation(self) -> dict[str, Any]:
+        """``system`` and ``history`` (within the budget) for the prompt that answers the question."""
+        return prompt_variables(self.request, self.deps.history_max_tokens)
+
+    @property
+    def query(self) -> str:
+        """What retrieval searches for the question: the question in its conversation."""
+        return search_query(self.request)
 
     @property
     def knowledge_bases(self) -> list[str]:

@@ -39,6 +39,7 @@ async def cot_prompt(ctx: RunContext) -> RenderedPrompt:
             {"input": one_line(e.input), "reasoning": one_line(e.reasoning), "output": one_line(e.output)}
             for e in exemplars
         ],
+        **ctx.conversation(),
     )
 
 

@@ -10,7 +10,7 @@ DIRECT_MAX_NEW_TOKENS = 48
 
 
 async def run_direct(ctx: RunContext) -> StrategyResult:
-    prompt = ctx.deps.prompts.render("direct", question=one_line(ctx.request.question))
+    prompt = ctx.deps.prompts.render("direct", question=one_line(ctx.request.question), **ctx.conversation())
     completion = await ctx.generate(
         "direct", prompt, stop=STOP_AFTER_LINE, max_new_tokens=DIRECT_MAX_NEW_TOKENS, answer=_answer
     )

@@ -24,7 +24,9 @@ async def answer_from_hits(ctx: RunContext, name: str, hits: list[SearchHit], *,
         # Nothing to ground on: a base model would only make something up.
         ctx.record("cite", name, {"method": "none", "cited_chunk_ids": [], "reason": "no chunks retrieved"})
         return StrategyResult(answer=NOT_FOUND)
-    prompt = ctx.deps.prompts.render("rag", question=one_line(ctx.request.question), sources=sources)
+    prompt = ctx.deps.prompts.render(
+        "rag", question=one_line(ctx.request.question), sources=sources, **ctx.conversation()
+    )
     completion = await ctx.generate(
         name, prompt, stop=STOP_AFTER_LINE, max_new_tokens=RAG_MAX_NEW_TOKENS, answer=_answer if final else None
     )
@@ -43,5 +45,5 @@ async def answer_from_hits(ctx: RunContext, name: str, hits: list[SearchHit], *,
 
 
 async def run_rag(ctx: RunContext) -> StrategyResult:
-    hits = await ctx.retrieve("retrieve", ctx.request.question, ctx.knowledge_bases)
+    hits = await ctx.retrieve("retrieve", ctx.query, ctx.knowledge_bases)
     return await answer_from_hits(ctx, "rag", hits, final=True)
