@@ -74,15 +74,31 @@ class RequestOptions(BaseModel):
     adapter: str | None = Field(None, description="Pin an adapter version; None = the active one.")
 
 
+class Turn(BaseModel):
+    """One earlier turn of a conversation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Literal["user", "assistant"]
+    content: Text
+
+
 class InteractionRequest(Event):
     kind: ClassVar[str] = "interaction_request"
 
     user_id: str = Field("anonymous", max_length=256)
-    session_id: str | None = Field(None, max_length=256)
-    question: Text = Field(min_length=1)
+    session_id: str | None = Field(
+        None, max_length=256, description="Groups the turns of one conversation (curation keeps them together)."
+    )
+    question: Text = Field(min_length=1, description="The last user message: what this request answers.")
+    system: Text | None = Field(None, description="The conversation's system prompt, honoured by every strategy.")
+    history: list[Turn] = Field(
+        default_factory=list, max_length=256, description="Earlier turns, oldest first, before the question."
+    )
     mode: Mode = Mode.auto
     knowledge_bases: list[KbName] = Field(default_factory=list, max_length=16)
     options: RequestOptions = Field(default_factory=RequestOptions)
+    stream: bool = Field(False, description="Publish the answer's deltas on the response-delta topic as decoded.")
 
     @field_validator("question")
     @classmethod
@@ -137,6 +153,17 @@ class InteractionResponse(Event):
     @staticmethod
     def response_id_for(request_id: uuid.UUID) -> uuid.UUID:
         return uuid.uuid5(uuid.NAMESPACE_URL, f"kaizen:response:{request_id}")
+
+
+class InteractionDelta(Event):
+    """A piece of an answer as it is decoded, keyed by request id; the pieces, in ``index`` order, join to the start
+    of the response's ``answer``. The response itself is unchanged: these are only for clients watching live."""
+
+    kind: ClassVar[str] = "interaction_delta"
+
+    request_id: uuid.UUID
+    index: int = Field(ge=0, description="0, 1, 2, ... within one request.")
+    text: Text
 
 
 class Thumbs(StrEnum):
@@ -263,6 +290,7 @@ class DeadLetter(Event):
 ALL_EVENTS: tuple[type[Event], ...] = (
     InteractionRequest,
     InteractionResponse,
+    InteractionDelta,
     Feedback,
     DocumentEvent,
     InstructionExample,

@@ -13,6 +13,14 @@ SAMPLES: list[ev.Event] = [
     ev.InteractionRequest(
         tenant="acme", user_id="u1", question="What is RAFT?", mode=ev.Mode.rag, knowledge_bases=["handbook"]
     ),
+    ev.InteractionRequest(
+        question="And how long does it last?",
+        session_id="s1",
+        system="Be brief.",
+        history=[ev.Turn(role="user", content="What is parental leave?"), ev.Turn(role="assistant", content="Paid.")],
+        stream=True,
+    ),
+    ev.InteractionDelta(request_id=uuid.uuid4(), index=0, text="Pai"),
     ev.InteractionResponse(
         request_id=uuid.uuid4(),
         response_id=uuid.uuid4(),

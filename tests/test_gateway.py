@@ -6,14 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from openai.types import Model
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from kaizen.config import Settings
-from kaizen.events import DocumentEvent, Event, Feedback, InteractionRequest, InteractionResponse, Mode
+from kaizen.events import (
+    DocumentEvent,
+    Event,
+    Feedback,
+    InteractionDelta,
+    InteractionRequest,
+    InteractionResponse,
+    Mode,
+)
 from kaizen.gateway.app import create_app
 from kaizen.gateway.bus import ObservedState
 from kaizen.gateway.store import ResponseStore
@@ -36,6 +47,7 @@ class ScriptedBus:
         self.answer_delay = answer_delay
         self.fail = fail
         self.hold = False
+        self.streamed_pieces = 2
         self._started = False
 
     @property
@@ -54,6 +66,18 @@ class ScriptedBus:
             asyncio.get_running_loop().call_later(self.answer_delay, self.answer, event)
 
     def answer(self, request: InteractionRequest) -> InteractionResponse:
+        text = "" if self.fail else f"answer to {request.question}"
+        if request.stream:
+            # As serving streams: pieces of the start of the answer, then the response (which has it whole).
+            pieces = re.findall(r"\s*\S+", text)[: self.streamed_pieces]
+            for index, piece in enumerate(pieces):
+                self.state.on_delta(
+                    InteractionDelta(tenant=request.tenant, request_id=request.event_id, index=index, text=piece)
+                )
+            if pieces:  # a redelivered delta must not repeat
+                self.state.on_delta(
+                    InteractionDelta(tenant=request.tenant, request_id=request.event_id, index=0, text=pieces[0])
+                )
         response = InteractionResponse(
             tenant=request.tenant,
             request_id=request.event_id,
@@ -61,7 +85,7 @@ class ScriptedBus:
             question=request.question,
             mode=request.mode,
             strategy="direct",
-            answer="" if self.fail else f"answer to {request.question}",
+            answer=text,
             adapter_version="v1",
             error="model exploded" if self.fail else None,
             latency_ms=12.0,
@@ -167,17 +191,17 @@ async def test_bad_interaction_bodies_name_the_field(
     client: httpx.AsyncClient, bus: ScriptedBus, body: dict[str, object], field: str
 ) -> None:
     response = await client.post("/v1/interactions", json=body, headers=A)
-    assert response.status_code == 422, response.text
-    assert response.json()["error"]["field"] == field
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == field
     assert field.split(".")[0] in response.json()["error"]["message"]
     assert bus.sent == []
 
 
-async def test_body_that_is_not_json_is_422(client: httpx.AsyncClient) -> None:
+async def test_body_that_is_not_json_is_400(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/v1/interactions", content=b"{not json", headers=A | {"Content-Type": "application/json"}
     )
-    assert response.status_code == 422
+    assert response.status_code == 400
     assert response.json()["error"]["code"] == "json_invalid"
 
 
@@ -230,8 +254,8 @@ async def test_bad_feedback_and_document_bodies(
     client: httpx.AsyncClient, bus: ScriptedBus, path: str, body: dict[str, object], field: str
 ) -> None:
     response = await client.post(path, json=body, headers=A)
-    assert response.status_code == 422, response.text
-    assert response.json()["error"]["field"] == field
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == field
     assert bus.sent == []
 
 
@@ -253,11 +277,15 @@ async def test_chat_completion_shape_and_ids(client: httpx.AsyncClient, bus: Scr
     _, request = bus.sent[0]
     assert isinstance(request, InteractionRequest)
     assert request.question == "Why?" and request.mode == Mode.rag and request.knowledge_bases == ["handbook"]
+    assert request.system == "be brief" and request.history == []
     assert request.options.max_new_tokens == 32 and request.user_id == "u1"
     response_id = str(InteractionResponse.response_id_for(request.event_id))
     assert body["id"] == response_id == response.headers["x-kaizen-response-id"]
     assert body["choices"][0]["message"] == {"role": "assistant", "content": "answer to Why?", "refusal": None}
     assert body["kaizen"]["adapter_version"] == "v1"
+    completion = ChatCompletion.model_validate(body)
+    assert completion.created == int(request.created_at.timestamp())
+    assert completion.usage is not None and completion.choices[0].finish_reason == "stop"
 
 
 async def test_chat_completion_failure_is_502_with_the_ids(settings: Settings) -> None:
@@ -296,8 +324,8 @@ async def test_chat_completion_timeout_is_504(client: httpx.AsyncClient, bus: Sc
 )
 async def test_bad_chat_bodies(client: httpx.AsyncClient, body: dict[str, object], field: str) -> None:
     response = await client.post("/v1/chat/completions", json=body, headers=A)
-    assert response.status_code == 422, response.text
-    assert response.json()["error"]["field"] == field
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == field
 
 
 async def test_streaming_chat_completion_sends_sse_chunks(client: httpx.AsyncClient) -> None:
@@ -317,7 +345,32 @@ async def test_streaming_chat_completion_sends_sse_chunks(client: httpx.AsyncCli
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
     assert text == "answer to Stream me"
     assert {c["id"] for c in chunks} == {response.headers["x-kaizen-response-id"]}
-    assert "usage" in chunks[-1]
+    parsed = [ChatCompletionChunk.model_validate(c) for c in chunks]
+    assert len({c.created for c in parsed}) == 1
+    # include_usage: every chunk says usage null, one last chunk without choices carries the totals.
+    assert all(c.usage is None for c in parsed[:-1]) and parsed[-1].choices == []
+    assert parsed[-1].usage is not None and parsed[-1].usage.total_tokens == parsed[-1].usage.prompt_tokens + (
+        parsed[-1].usage.completion_tokens
+    )
+    assert [c.choices[0].finish_reason for c in parsed[:-1]][-1] == "stop"
+
+
+async def test_unknown_model_is_404_model_not_found(client: httpx.AsyncClient, bus: ScriptedBus) -> None:
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "q"}]}
+    response = await client.post("/v1/chat/completions", json=body, headers=A)
+    assert response.status_code == 404, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["param"], error["type"]) == ("model_not_found", "model", "invalid_request_error")
+    assert bus.sent == []
+    assert (await client.get("/v1/models/gpt-4o", headers=A)).status_code == 404
+
+
+async def test_models_list_and_retrieve(client: httpx.AsyncClient) -> None:
+    listed = (await client.get("/v1/models", headers=A)).json()["data"]
+    models = [Model.model_validate(m) for m in listed]
+    assert "kaizen-rag" in {m.id for m in models}
+    one = await client.get("/v1/models/kaizen-rag", headers=A)
+    assert one.status_code == 200 and Model.model_validate(one.json()).id == "kaizen-rag"
 
 
 async def test_health_and_metrics(client: httpx.AsyncClient, bus: ScriptedBus) -> None:
@@ -337,3 +390,60 @@ async def test_duplicate_responses_are_stored_once(settings: Settings) -> None:
     bus.answer(request)
     bus.answer(request)
     assert len(bus.store) == 1
+
+
+async def test_kaizen_stream_relays_deltas_then_the_response(client: httpx.AsyncClient, bus: ScriptedBus) -> None:
+    events: list[tuple[str, dict[str, object]]] = []
+    async with client.stream("POST", "/v1/interactions/stream", json={"question": "Stream me"}, headers=A) as response:
+        assert response.status_code == 200
+        name = ""
+        async for line in response.aiter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line.removeprefix("data: "))))
+    _, request = bus.sent[0]
+    assert isinstance(request, InteractionRequest) and request.stream
+    names = [n for n, _ in events]
+    assert names[0] == "accepted" and names[-1] == "response" and set(names[1:-1]) == {"delta"}
+    # Two pieces streamed, one repeated delivery dropped, the rest of the answer from the response.
+    assert [d["text"] for n, d in events if n == "delta"] == ["answer", " to", " Stream me"]
+    final = events[-1][1]["response"]
+    assert isinstance(final, dict) and final["answer"] == "answer to Stream me"
+    assert events[0][1]["request_id"] == str(request.event_id)
+
+
+async def test_openai_stream_relays_deltas(client: httpx.AsyncClient, bus: ScriptedBus) -> None:
+    body = {"model": "kaizen", "messages": [{"role": "user", "content": "Stream me"}], "stream": True}
+    async with client.stream("POST", "/v1/chat/completions", json=body, headers=A) as response:
+        lines = [line async for line in response.aiter_lines() if line.startswith("data: {")]
+    chunks = [ChatCompletionChunk.model_validate_json(line.removeprefix("data: ")) for line in lines]
+    assert [c.choices[0].delta.content for c in chunks if c.choices[0].delta.content] == [
+        "answer",
+        " to",
+        " Stream me",
+    ]
+    assert all(c.usage is None for c in chunks) and not any("usage" in line for line in lines)
+
+
+async def test_chat_messages_become_system_and_history(client: httpx.AsyncClient, bus: ScriptedBus) -> None:
+    messages = [
+        {"role": "system", "content": "Answer in French."},
+        {"role": "user", "content": "What is parental leave?"},
+        {"role": "assistant", "content": [{"type": "text", "text": "Paid time off after a birth."}]},
+        {"role": "tool", "content": "ignored"},
+        {"role": "user", "content": "And how long does it last?"},
+    ]
+    body = {"model": "kaizen", "messages": messages, "kaizen": {"session_id": "s-1"}}
+    assert (await client.post("/v1/chat/completions", json=body, headers=A)).status_code == 200
+    _, request = bus.sent[0]
+    assert isinstance(request, InteractionRequest)
+    assert (request.question, request.system, request.session_id) == (
+        "And how long does it last?",
+        "Answer in French.",
+        "s-1",
+    )
+    assert [(t.role, t.content) for t in request.history] == [
+        ("user", "What is parental leave?"),
+        ("assistant", "Paid time off after a birth."),
+    ]

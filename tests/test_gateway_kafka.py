@@ -62,8 +62,12 @@ def test_openai_client_unchanged(gateway: ServiceProcess) -> None:
         openai.OpenAI(base_url=gateway.url + "/v1", api_key="wrong", max_retries=0).chat.completions.create(
             model="kaizen", messages=[{"role": "user", "content": "x"}]
         )
-    with pytest.raises(openai.UnprocessableEntityError, match="messages"):
+    with pytest.raises(openai.BadRequestError, match="messages"):
         client.chat.completions.create(model="kaizen", messages=[])
+    with pytest.raises(openai.NotFoundError, match="gpt-4o"):
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+    assert client.models.retrieve("kaizen-rag").id == "kaizen-rag"
+    assert "kaizen" in {m.id for m in client.models.list()}
 
 
 def test_feedback_and_documents_reach_their_topics(gateway: ServiceProcess, settings: Settings) -> None:
@@ -77,7 +81,7 @@ def test_feedback_and_documents_reach_their_topics(gateway: ServiceProcess, sett
         doc = {"document_id": "doc-1", "knowledge_base": "handbook", "title": "T", "text": "Some text."}
         assert http.post("/v1/documents", json=doc, headers=AUTH_B).status_code == 202
         bad = http.post("/v1/documents", json=doc | {"knowledge_base": "no spaces allowed"}, headers=AUTH_B)
-        assert bad.status_code == 422 and bad.json()["error"]["field"] == "knowledge_base"
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "knowledge_base"
     feedback = read_events(settings, topics.feedback, Feedback, count=1, timeout=60)
     documents = read_events(settings, topics.documents, DocumentEvent, count=1, timeout=60)
     assert [(str(f.response_id), f.tenant, f.thumbs) for f in feedback] == [(response_id, "beta", "down")]

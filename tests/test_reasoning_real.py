@@ -86,7 +86,7 @@ def retrieved_docs(response: InteractionResponse) -> set[str]:
 async def test_real_direct_is_closed_book(deps: ReasoningDeps) -> None:
     response = await answer(ask("How much liquid does the Osprey O5 spray tank hold?", Mode.direct, kbs=[]), deps)
     [generation] = check(response)
-    assert response.retrieved_chunk_ids == [] and response.prompt_version.startswith("direct@v1#")
+    assert response.retrieved_chunk_ids == [] and response.prompt_version.startswith("direct@v2#")
     assert generation["finish_reason"] in ("stop", "length")
 
 

@@ -65,7 +65,7 @@ async def test_direct_asks_once_and_records_versions() -> None:
     response = await answer(req, deps_for(llm), adapter="v7")
     assert_well_formed(response, req)
     assert (response.answer, response.strategy, response.error) == ("Ada Brook", "direct", None)
-    assert response.prompt_version.startswith("direct@v1#")
+    assert response.prompt_version.startswith("direct@v2#")
     assert response.adapter_version == "v7" and llm.calls[0].adapter == "v7"
     assert steps(response, "generate") == ["direct"] and response.retrieved_chunk_ids == []
     assert llm.calls[0].prompt.endswith("Question: Who manages Team Falcon?\nAnswer:")
@@ -81,7 +81,7 @@ async def test_cot_shows_chosen_exemplars_and_parses_the_chain(tmp_path: Path) -
     assert "seed-09" in selection.detail["exemplar_ids"]  # the leave-days exemplar is the nearest
     prompt = llm.calls[0].prompt
     assert prompt.count("\nReasoning: ") == 3 and prompt.endswith("Reasoning:")
-    assert response.prompt_version.startswith("cot@v1#")
+    assert response.prompt_version.startswith("cot@v2#")
 
 
 class SeededLLM(ScriptedLLM):

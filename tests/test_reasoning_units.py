@@ -25,7 +25,7 @@ def test_packaged_prompts_render_with_version_and_hash() -> None:
     assert rendered.text.endswith("Question: Who runs Team Falcon?\nAnswer:")
     name, rest = rendered.ref.split("@")
     version, digest = rest.split("#")
-    assert (name, version, len(digest)) == ("direct", "v1", 10)
+    assert (name, version, len(digest)) == ("direct", "v2", 10)
 
 
 def test_new_version_wins_unless_pinned_and_edits_change_the_hash(tmp_path: Path) -> None:

@@ -142,7 +142,7 @@ async def test_a_failing_model_yields_an_error_response(core: ServingCore, llm: 
 
 
 async def test_a_crashing_answerer_still_yields_a_response(loader: RecordingLoader) -> None:
-    async def crash(req: InteractionRequest, *, adapter: str | None) -> InteractionResponse:
+    async def crash(req: InteractionRequest, *, adapter: str | None, on_delta: object = None) -> InteractionResponse:
         raise KeyError("bug")
 
     core = ServingCore(crash, ServingAdapters(loader, user_in_share, default_share=0.1))
@@ -257,3 +257,25 @@ async def test_curated_chain_of_thought_grows_the_few_shot_pool(loader: Recordin
     assert "3 depots * 4 = 12." in llm.calls[-1].prompt  # the learned exemplar is shown for a similar question
     await core.handle(request("How many Quillmoor drones fit in 7 depots?", mode=Mode.cot, tenant="globex"))
     assert "3 depots * 4 = 12." not in llm.calls[-1].prompt  # and only to its own tenant
+
+
+async def test_deltas_are_published_in_order_before_close_returns() -> None:
+    from kaizen.events import InteractionDelta
+    from kaizen.serving.deltas import DeltaPublisher
+
+    sent: list[InteractionDelta] = []
+
+    async def send(delta: InteractionDelta) -> None:
+        await asyncio.sleep(0.01 if delta.index == 0 else 0)  # a slow first send must not reorder the rest
+        sent.append(delta)
+
+    request = InteractionRequest(tenant="alpha", question="q", stream=True)
+    publisher = DeltaPublisher(request, send)
+    for piece in ["Ada", " Brook", "."]:
+        publisher(piece)
+    await publisher.close()
+    assert [(d.index, d.text, d.request_id, d.tenant) for d in sent] == [
+        (0, "Ada", request.event_id, "alpha"),
+        (1, " Brook", request.event_id, "alpha"),
+        (2, ".", request.event_id, "alpha"),
+    ]

@@ -22,10 +22,10 @@ def _client(url: str | None, token: str | None) -> GatewayClient:
     return GatewayClient(url or default_url(settings), token or default_token(settings))
 
 
-def _print_response(response: InteractionResponse) -> None:
+def _print_response(response: InteractionResponse, *, streamed: bool = False) -> None:
     if response.error:
         err.print(f"[red]error:[/] {response.error}")
-    else:
+    elif not streamed:
         console.print(response.answer or "[dim](empty answer)[/]")
     if response.citations:
         table = Table("#", "knowledge base", "document", "title", "quote", title="citations")
@@ -59,16 +59,30 @@ def ask(
         "user_id": user,
         "options": {"max_new_tokens": max_new_tokens, "adapter": adapter},
     }
+    streamed = False
+
+    def show(text: str) -> None:
+        nonlocal streamed
+        streamed = True
+        console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+
     try:
-        with _client(url, token) as client, console.status("waiting for the answer"):
-            response = client.ask(body, timeout=timeout)
+        with _client(url, token) as client:
+            if as_json:
+                with console.status("waiting for the answer"):
+                    response = client.ask(body, timeout=timeout)
+            else:
+                # The answer appears as the model decodes it.
+                response = client.stream(body, show, timeout=timeout)
     except (GatewayError, TimeoutError, httpx.HTTPError) as exc:
         err.print(f"[red]ask failed:[/] {exc}")
         raise typer.Exit(1) from exc
     if as_json:
         console.print_json(response.model_dump_json())
     else:
-        _print_response(response)
+        if streamed:
+            console.print()
+        _print_response(response, streamed=streamed)
     if response.error:
         raise typer.Exit(2)
 

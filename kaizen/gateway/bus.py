@@ -10,7 +10,7 @@ from typing import Protocol
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from kaizen.config import Settings
-from kaizen.events import AdapterEvent, DeadLetter, Event, InteractionResponse
+from kaizen.events import AdapterEvent, DeadLetter, Event, InteractionDelta, InteractionResponse
 from kaizen.gateway.store import ResponseStore
 from kaizen.serving.feed import assigned_consumer
 from kaizen.serving.metrics import ServingMetrics, adapter_roles
@@ -36,6 +36,9 @@ class ObservedState:
         if self.store.put(response):
             self.metrics.observe_response(response)
             self.metrics.observe_trace_batches(response)
+
+    def on_delta(self, delta: InteractionDelta) -> None:
+        self.store.put_delta(delta)
 
     def on_adapter(self, event: AdapterEvent) -> None:
         self.active_adapter, self.canary_adapter = adapter_roles(event, self.active_adapter, self.canary_adapter)
@@ -85,9 +88,8 @@ class KafkaBus:
         await self._producer.start()
         topics = self.topics
         # The adapter history is small and says which adapter is active now; of the rest only what is new matters.
-        self._consumer = await assigned_consumer(
-            self.settings, from_start=[topics.adapters], from_end=[topics.responses, topics.dead_letters]
-        )
+        live = [topics.responses, topics.response_deltas, topics.dead_letters]
+        self._consumer = await assigned_consumer(self.settings, from_start=[topics.adapters], from_end=live)
         self._task = asyncio.create_task(self._tail(self._consumer), name="gateway-tail")
 
     async def _tail(self, consumer: AIOKafkaConsumer) -> None:
@@ -100,7 +102,9 @@ class KafkaBus:
     def _dispatch(self, record: ConsumerRecord) -> None:
         topics = self.topics
         try:
-            if record.topic == topics.responses:
+            if record.topic == topics.response_deltas:
+                self.state.on_delta(decode(record.value, InteractionDelta))
+            elif record.topic == topics.responses:
                 self.state.on_response(decode(record.value, InteractionResponse))
             elif record.topic == topics.adapters:
                 self.state.on_adapter(decode(record.value, AdapterEvent))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
@@ -11,13 +11,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from kaizen.events import InteractionRequest, InteractionResponse
 from kaizen.gateway import openai_api as oa
 from kaizen.gateway.errors import check_text_limit, error_response
-from kaizen.gateway.routes import Tenant, bus_of, settings_of
+from kaizen.gateway.routes import KEEPALIVE_SECONDS, Tenant, bus_of, settings_of
 from kaizen.gateway.store import ResponseStore
 
 router = APIRouter(prefix="/v1")
 RESPONSE_ID_HEADER = "X-Kaizen-Response-Id"
 REQUEST_ID_HEADER = "X-Kaizen-Request-Id"
-KEEPALIVE_SECONDS = 5.0
+log = logging.getLogger(__name__)
 
 
 def _headers(event: InteractionRequest) -> dict[str, str]:
@@ -32,6 +32,8 @@ async def _submit(request: Request, body: oa.ChatCompletionRequest, tenant: str)
     bus = bus_of(request)
     event = body.to_event(tenant)
     bus.store.expect(event.event_id, tenant)
+    if event.stream:
+        bus.store.follow_deltas(event.event_id, tenant)
     await bus.send(bus.topics.requests, event)
     return event
 
@@ -58,6 +60,8 @@ def _failure(event: InteractionRequest, response: InteractionResponse | None, ti
 async def chat_completions(
     body: oa.ChatCompletionRequest, tenant: Tenant, request: Request
 ) -> JSONResponse | StreamingResponse:
+    if body.model not in oa.MODELS:
+        return _unknown_model(body.model)
     event = await _submit(request, body, tenant)
     timeout = settings_of(request).gateway_wait_seconds
     store = bus_of(request).store
@@ -70,33 +74,49 @@ async def chat_completions(
     response = await store.wait(event.event_id, tenant, timeout)
     if response is None or response.error:
         return _failure(event, response, timeout)
-    return JSONResponse(oa.completion_body(body, response), headers=_headers(event))
+    return JSONResponse(oa.completion_body(body, event, response), headers=_headers(event))
 
 
 async def _stream(
     body: oa.ChatCompletionRequest, event: InteractionRequest, tenant: str, *, store: ResponseStore, timeout: float
 ) -> AsyncIterator[str]:
-    response_id = InteractionResponse.response_id_for(event.event_id)
+    chunks = oa.ChunkStream(body, event)
     # The first chunk goes out at once: the client has the id (for feedback) before the answer exists.
-    yield oa.first_chunk(body, response_id)
-    waiting = asyncio.ensure_future(store.wait(event.event_id, tenant, timeout))
-    try:
-        while not waiting.done():
-            done, _ = await asyncio.wait({waiting}, timeout=KEEPALIVE_SECONDS)
-            if not done:
-                yield ": waiting\n\n"  # SSE comment: keeps proxies from closing an idle connection
-        response = waiting.result()
-    finally:
-        waiting.cancel()
-    if response is None or response.error:
-        message = f"no response within {timeout:.0f}s" if response is None else f"model failed: {response.error}"
-        code = "timeout" if response is None else "generation_failed"
-        yield oa.sse({"error": {"message": message, "type": "api_error", "code": code}})
-        return
-    for chunk in oa.answer_chunks(body, response):
-        yield chunk
+    yield chunks.first()
+    async for item in store.follow(event.event_id, tenant, timeout, keepalive=KEEPALIVE_SECONDS):
+        if isinstance(item, str):
+            yield chunks.delta(item)
+        elif item is None:
+            yield ": waiting\n\n"  # SSE comment: keeps proxies from closing an idle connection
+        elif item.error:
+            message = f"model failed: {item.error}"
+            yield oa.sse({"error": {"message": message, "type": "api_error", "code": "generation_failed"}})
+            return
+        else:
+            if not item.answer.startswith(chunks.sent):
+                log.warning("streamed text of %s is not the start of its answer", event.event_id)
+            for chunk in chunks.finish(item):
+                yield chunk
+            return
+    message = f"no response within {timeout:.0f}s"
+    yield oa.sse({"error": {"message": message, "type": "api_error", "code": "timeout"}})
+
+
+def _unknown_model(model: str) -> JSONResponse:
+    return error_response(
+        404,
+        f"The model {model!r} does not exist; GET /v1/models lists them",
+        param="model",
+        code="model_not_found",
+        type="invalid_request_error",
+    )
 
 
 @router.get("/models")
 async def list_models(tenant: Tenant) -> JSONResponse:
     return JSONResponse(oa.models_body())
+
+
+@router.get("/models/{model}")
+async def get_model(model: str, tenant: Tenant) -> JSONResponse:
+    return JSONResponse(oa.model_body(model)) if model in oa.MODELS else _unknown_model(model)

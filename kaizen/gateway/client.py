@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -42,7 +44,7 @@ class GatewayClient:
         if response.status_code >= 400:
             try:
                 error = response.json()["error"]
-                raise GatewayError(response.status_code, error.get("message", ""), error.get("field"))
+                raise GatewayError(response.status_code, error.get("message", ""), error.get("param"))
             except (ValueError, KeyError, TypeError):
                 raise GatewayError(response.status_code, response.text[:500]) from None
         return response.json()
@@ -64,6 +66,29 @@ class GatewayClient:
 
     def ask(self, body: dict[str, Any], *, timeout: float = 300.0) -> InteractionResponse:
         return self.wait(self.submit(body), timeout=timeout)
+
+    def stream(
+        self, body: dict[str, Any], on_delta: Callable[[str], None], *, timeout: float = 300.0
+    ) -> InteractionResponse:
+        """Ask over ``POST /v1/interactions/stream``: ``on_delta`` gets the answer as it is decoded, then the response
+        (whose answer the pieces join to) is returned."""
+        name = ""
+        with self._http.stream("POST", "/v1/interactions/stream", json=body, timeout=timeout) as reply:
+            if reply.status_code >= 400:
+                reply.read()
+                self._check(reply)
+            for line in reply.iter_lines():
+                if line.startswith("event: "):
+                    name = line.removeprefix("event: ")
+                elif line.startswith("data: "):
+                    data = json.loads(line.removeprefix("data: "))
+                    if name == "delta":
+                        on_delta(data["text"])
+                    elif name == "response":
+                        return InteractionResponse.model_validate(data["response"])
+                    elif name == "error":
+                        raise TimeoutError(data.get("message", "no response"))
+        raise GatewayError(502, "the stream ended without a response")
 
     def feedback(self, body: dict[str, Any]) -> uuid.UUID:
         return uuid.UUID(self._check(self._http.post("/v1/feedback", json=body))["event_id"])

@@ -1,4 +1,6 @@
-"""Every gateway error is one JSON shape (OpenAI's), naming the offending field when there is one."""
+"""Every gateway error is one JSON shape (OpenAI's), naming the offending field in ``param`` when there is one.
+
+Validation errors are 400 ``invalid_request_error``, as OpenAI answers them: its clients raise ``BadRequestError``."""
 
 from __future__ import annotations
 
@@ -16,12 +18,15 @@ _TYPES = {
     401: "authentication_error",
     403: "permission_error",
     404: "not_found_error",
+    400: "invalid_request_error",
     413: "invalid_request_error",
-    422: "invalid_request_error",
     502: "api_error",
     503: "service_unavailable",
     504: "timeout_error",
 }
+
+
+BAD_REQUEST = 400
 
 
 class FieldError(ValueError):
@@ -36,12 +41,14 @@ def error_response(
     status: int,
     message: str,
     *,
-    field: str | None = None,
+    param: str | None = None,
     code: str | None = None,
+    type: str | None = None,
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    detail = ErrorDetail(message=message, type=_TYPES.get(status, "invalid_request_error"), field=field, code=code)
+    kind = type or _TYPES.get(status, "invalid_request_error")
+    detail = ErrorDetail(message=message, type=kind, param=param, code=code)
     content = ErrorBody(error=detail).model_dump() | (extra or {})
     return JSONResponse(content, status_code=status, headers=headers)
 
@@ -55,14 +62,14 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     if not errors:
-        return error_response(422, "invalid request", code="validation")
+        return error_response(BAD_REQUEST, "invalid request", code="validation")
     first = errors[0]
     if first.get("type") == "json_invalid":
-        return error_response(422, f"body is not valid JSON: {first.get('msg')}", code="json_invalid")
+        return error_response(BAD_REQUEST, f"body is not valid JSON: {first.get('msg')}", code="json_invalid")
     field = _field(tuple(first.get("loc", ())))
     message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
-    details = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg")} for e in errors[:10]]
-    return error_response(422, message, field=field, code="validation", extra={"details": details})
+    details = [{"param": _field(tuple(e.get("loc", ()))), "message": e.get("msg")} for e in errors[:10]]
+    return error_response(BAD_REQUEST, message, param=field, code="validation", extra={"details": details})
 
 
 def _event_error(request: Request, exc: Exception) -> JSONResponse:
@@ -71,7 +78,7 @@ def _event_error(request: Request, exc: Exception) -> JSONResponse:
     first = exc.errors()[0]
     field = _field(tuple(first.get("loc", ())))
     message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
-    return error_response(422, message, field=field, code="validation")
+    return error_response(BAD_REQUEST, message, param=field, code="validation")
 
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -81,7 +88,7 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _field_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FieldError)
-    return error_response(422, f"{exc.field}: {exc}", field=exc.field, code="validation")
+    return error_response(BAD_REQUEST, f"{exc.field}: {exc}", param=exc.field, code="validation")
 
 
 def install(app: FastAPI) -> None:

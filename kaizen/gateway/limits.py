@@ -12,7 +12,7 @@ def _too_large(limit: int) -> tuple[int, bytes]:
         "error": {
             "message": f"request body exceeds the limit of {limit} bytes",
             "type": "invalid_request_error",
-            "field": None,
+            "param": None,
             "code": "request_too_large",
         }
     }

@@ -1,6 +1,7 @@
 """OpenAI chat-completions compatibility: map a chat request onto an interaction request and its response back.
 
-Kaizen requests are single-turn: the last user message is the question. Kaizen options ride in the ``kaizen``
+The last user message is the question; system (and developer) messages become the system prompt, and the user and
+assistant turns before the question its history (tool messages are not used). Kaizen options ride in the ``kaizen``
 field (the ``openai`` client sends it with ``extra_body``); the model name may also pick the mode (``kaizen-rag``).
 """
 
@@ -8,14 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kaizen.events import InteractionRequest, InteractionResponse, KbName, Mode, RequestOptions
+from kaizen.events import InteractionRequest, InteractionResponse, KbName, Mode, RequestOptions, Turn
 
 MODEL_PREFIX = "kaizen"
 MODELS = [MODEL_PREFIX] + [f"{MODEL_PREFIX}-{mode.value}" for mode in Mode]
@@ -83,8 +83,22 @@ class ChatCompletionRequest(BaseModel):
             return Mode(match.group(1))
         return Mode.auto
 
+    def _question_at(self) -> int:
+        return max(i for i, m in enumerate(self.messages) if m.role == "user" and m.text().strip())
+
     def question(self) -> str:
-        return next(m.text() for m in reversed(self.messages) if m.role == "user" and m.text().strip())
+        return self.messages[self._question_at()].text()
+
+    def system(self) -> str | None:
+        parts = [m.text() for m in self.messages if m.role in ("system", "developer") and m.text().strip()]
+        return "\n".join(parts) or None
+
+    def history(self) -> list[Turn]:
+        return [
+            Turn(role=m.role, content=m.text())
+            for m in self.messages[: self._question_at()]
+            if m.role in ("user", "assistant") and m.text().strip()
+        ]
 
     def to_event(self, tenant: str) -> InteractionRequest:
         options: dict[str, Any] = {}
@@ -100,9 +114,12 @@ class ChatCompletionRequest(BaseModel):
             user_id=self.user or "anonymous",
             session_id=self.kaizen.session_id,
             question=self.question(),
+            system=self.system(),
+            history=self.history(),
             mode=self.mode(),
             knowledge_bases=self.kaizen.knowledge_bases,
             options=RequestOptions(**options),
+            stream=self.stream,
         )
 
 
@@ -139,11 +156,18 @@ def _finish_reason(response: InteractionResponse) -> str:
     return "stop"
 
 
-def completion_body(request: ChatCompletionRequest, response: InteractionResponse) -> dict[str, Any]:
+def created_of(event: InteractionRequest) -> int:
+    """A completion's ``created``: when it was requested, the same in the body and in every chunk of a stream."""
+    return int(event.created_at.timestamp())
+
+
+def completion_body(
+    request: ChatCompletionRequest, event: InteractionRequest, response: InteractionResponse
+) -> dict[str, Any]:
     return {
         "id": completion_id(response.response_id),
         "object": "chat.completion",
-        "created": int(response.created_at.timestamp()),
+        "created": created_of(event),
         "model": request.model,
         "system_fingerprint": response.adapter_version or "base",
         "choices": [
@@ -159,44 +183,62 @@ def completion_body(request: ChatCompletionRequest, response: InteractionRespons
     }
 
 
-def _chunk(response_id: uuid.UUID, model: str, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-    return {
-        "id": completion_id(response_id),
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
-    }
-
-
 def sse(data: dict[str, Any] | str) -> str:
     payload = data if isinstance(data, str) else json.dumps(data)
     return f"data: {payload}\n\n"
 
 
-def first_chunk(request: ChatCompletionRequest, response_id: uuid.UUID) -> str:
-    return sse(_chunk(response_id, request.model, {"role": "assistant", "content": ""}, None))
+class ChunkStream:
+    """The server-sent events of one streamed completion: one id and one ``created`` across all its chunks.
+
+    With ``stream_options.include_usage`` every chunk carries ``usage: null`` and one last chunk with no choices
+    carries the totals, as OpenAI sends them."""
+
+    def __init__(self, request: ChatCompletionRequest, event: InteractionRequest) -> None:
+        self.model = request.model
+        self.id = completion_id(InteractionResponse.response_id_for(event.event_id))
+        self.created = created_of(event)
+        self.include_usage = bool(request.stream_options and request.stream_options.include_usage)
+        self.sent = ""
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+        chunk: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
+        if self.include_usage:
+            chunk["usage"] = None
+        return chunk
+
+    def first(self) -> str:
+        return sse(self._chunk({"role": "assistant", "content": ""}, None))
+
+    def delta(self, text: str) -> str:
+        self.sent += text
+        return sse(self._chunk({"content": text}, None))
+
+    def finish(self, response: InteractionResponse) -> Iterator[str]:
+        """What the deltas have not said of the final answer, the finish chunk (with the Kaizen extension), the
+        usage and ``[DONE]``. A strategy that does not stream (chain, agent, self-consistency) says it all here."""
+        if response.answer.startswith(self.sent) and len(response.answer) > len(self.sent):
+            yield self.delta(response.answer[len(self.sent) :])
+        final = self._chunk({}, _finish_reason(response))
+        final["kaizen"] = kaizen_extension(response)
+        yield sse(final)
+        if self.include_usage:
+            usage = self._chunk({}, None)
+            usage["choices"] = []
+            usage["usage"] = _usage(response)
+            yield sse(usage)
+        yield sse("[DONE]")
 
 
-def answer_chunks(request: ChatCompletionRequest, response: InteractionResponse) -> Iterator[str]:
-    """The answer in word-sized pieces, then the finish chunk (with the Kaizen extension), usage and [DONE].
-
-    The answer arrives whole from the event path; pieces keep clients that render deltas working as usual."""
-    for piece in re.findall(r"\s*\S+\s*", response.answer) or [response.answer]:
-        yield sse(_chunk(response.response_id, request.model, {"content": piece}, None))
-    final = _chunk(response.response_id, request.model, {}, _finish_reason(response))
-    final["kaizen"] = kaizen_extension(response)
-    yield sse(final)
-    if request.stream_options and request.stream_options.include_usage:
-        usage = _chunk(response.response_id, request.model, {}, None)
-        usage["choices"] = []
-        usage["usage"] = _usage(response)
-        yield sse(usage)
-    yield sse("[DONE]")
+def model_body(model: str) -> dict[str, Any]:
+    return {"id": model, "object": "model", "created": 0, "owned_by": "kaizen"}
 
 
 def models_body() -> dict[str, Any]:
-    return {
-        "object": "list",
-        "data": [{"id": m, "object": "model", "created": 0, "owned_by": "kaizen"} for m in MODELS],
-    }
+    return {"object": "list", "data": [model_body(m) for m in MODELS]}

@@ -1,14 +1,17 @@
-"""Kaizen's own endpoints: interactions (submit, poll), feedback, documents."""
+"""Kaizen's own endpoints: interactions (submit, poll, stream), feedback, documents."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from kaizen.config import Settings
-from kaizen.events import InteractionResponse
+from kaizen.events import InteractionRequest, InteractionResponse
 from kaizen.gateway.auth import require_tenant
 from kaizen.gateway.bus import Bus
 from kaizen.gateway.errors import check_text_limit
@@ -23,6 +26,8 @@ from kaizen.gateway.schemas import (
 
 router = APIRouter(prefix="/v1")
 Tenant = Annotated[str, Depends(require_tenant)]
+# An SSE comment after this long without a delta keeps proxies from closing an idle stream.
+KEEPALIVE_SECONDS = 5.0
 
 
 def bus_of(request: Request) -> Bus:
@@ -53,6 +58,43 @@ async def submit_interaction(
     await bus.send(bus.topics.requests, event)
     response.headers["Location"] = f"/v1/interactions/{event.event_id}"
     return InteractionAccepted.for_request(event)
+
+
+def _event(name: str, data: object) -> str:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+
+
+@router.post("/interactions/stream", response_class=StreamingResponse)
+async def stream_interaction(body: InteractionBody, tenant: Tenant, request: Request) -> StreamingResponse:
+    """The answer as server-sent events while it is decoded: ``accepted`` (the ids), ``delta`` (``{"text"}``,
+    pieces that join to the answer), then ``response`` (what ``GET /v1/interactions/{id}`` returns) or ``error``."""
+    check_text_limit(body.model_dump(mode="json"), settings_of(request).max_text_chars)
+    bus = bus_of(request)
+    event = body.to_event(tenant).model_copy(update={"stream": True})
+    bus.store.expect(event.event_id, tenant)
+    bus.store.follow_deltas(event.event_id, tenant)
+    await bus.send(bus.topics.requests, event)
+    timeout = settings_of(request).gateway_wait_seconds
+    headers = {"Cache-Control": "no-cache", "Location": f"/v1/interactions/{event.event_id}"}
+    return StreamingResponse(_relay(bus, event, timeout), media_type="text/event-stream", headers=headers)
+
+
+async def _relay(bus: Bus, event: InteractionRequest, timeout: float) -> AsyncIterator[str]:
+    yield _event("accepted", InteractionAccepted.for_request(event).model_dump(mode="json"))
+    sent = ""
+    async for item in bus.store.follow(event.event_id, event.tenant, timeout, keepalive=KEEPALIVE_SECONDS):
+        if isinstance(item, str):
+            sent += item
+            yield _event("delta", {"text": item})
+        elif item is None:
+            yield ": waiting\n\n"
+        else:
+            # What the deltas did not say (a strategy that does not stream, a lost delta), so they join to the answer.
+            if item.answer.startswith(sent) and len(item.answer) > len(sent):
+                yield _event("delta", {"text": item.answer[len(sent) :]})
+            yield _event("response", _status(item).model_dump(mode="json"))
+            return
+    yield _event("error", {"message": f"no response within {timeout:.0f}s", "code": "timeout"})
 
 
 @router.get("/interactions/{interaction_id}", response_model=InteractionStatus)

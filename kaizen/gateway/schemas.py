@@ -18,6 +18,7 @@ from kaizen.events import (
     RequestOptions,
     Text,
     Thumbs,
+    Turn,
 )
 
 
@@ -28,6 +29,8 @@ class _Body(BaseModel):
 
 class InteractionBody(_Body):
     question: Text = Field(min_length=1)
+    system: Text | None = None
+    history: list[Turn] = Field(default_factory=list, max_length=256, description="Earlier turns, oldest first.")
     mode: Mode = Mode.auto
     knowledge_bases: list[KbName] = Field(default_factory=list, max_length=16)
     options: RequestOptions = Field(default_factory=RequestOptions)
@@ -92,7 +95,7 @@ class InteractionStatus(BaseModel):
 class ErrorDetail(BaseModel):
     message: str
     type: str
-    field: str | None = None
+    param: str | None = Field(None, description="The offending field, dotted (OpenAI's name for it).")
     code: str | None = None
 
 

@@ -1,4 +1,5 @@
-"""Recent responses, looked up by request or response id, with waiters for callers that block on one."""
+"""Recent responses, looked up by request or response id, with waiters for callers that block on one, and the
+answer deltas of requests a client is following live."""
 
 from __future__ import annotations
 
@@ -6,8 +7,14 @@ import asyncio
 import contextlib
 import uuid
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 
-from kaizen.events import InteractionResponse
+from kaizen.events import InteractionDelta, InteractionResponse
+
+# What following a request yields: a piece of the answer, a keep-alive tick, or the end (the response; None when
+# it did not come in time).
+Delta = str
+KEEPALIVE = None
 
 
 class ResponseStore:
@@ -20,6 +27,8 @@ class ResponseStore:
         # Requests this gateway produced and has no answer for yet: request id -> tenant.
         self._pending: OrderedDict[uuid.UUID, str] = OrderedDict()
         self._waiters: dict[uuid.UUID, list[asyncio.Future[InteractionResponse]]] = {}
+        # Requests followed live: request id -> (tenant, queue of its deltas).
+        self._followers: dict[uuid.UUID, tuple[str, asyncio.Queue[InteractionDelta]]] = {}
 
     def __len__(self) -> int:
         return len(self._responses)
@@ -81,3 +90,48 @@ class ResponseStore:
             if not waiters:
                 self._waiters.pop(request_id, None)
         return response if response.tenant == tenant else None
+
+    def put_delta(self, delta: InteractionDelta) -> None:
+        """Hand a delta to the client following its request; dropped when nobody here follows it."""
+        follower = self._followers.get(delta.request_id)
+        if follower is not None and follower[0] == delta.tenant:
+            follower[1].put_nowait(delta)
+
+    def follow_deltas(self, request_id: uuid.UUID, tenant: str) -> None:
+        """Start collecting a request's deltas; call before sending the request so that none is missed."""
+        self._followers[request_id] = (tenant, asyncio.Queue())
+
+    async def follow(
+        self, request_id: uuid.UUID, tenant: str, timeout: float, *, keepalive: float
+    ) -> AsyncIterator[Delta | InteractionResponse | None]:
+        """The request's deltas in order (``str``), ``None`` after ``keepalive`` seconds of silence, and last the
+        response (``InteractionResponse``, or ``None`` after ``timeout``): the caller stops on a response."""
+        tenant_queue = self._followers.setdefault(request_id, (tenant, asyncio.Queue()))
+        queue = tenant_queue[1]
+        response = asyncio.ensure_future(self.wait(request_id, tenant, timeout))
+        next_index = 0
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, response}, timeout=keepalive, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    if response in done:
+                        break
+                    yield KEEPALIVE
+                    continue
+                delta = getter.result()
+                if delta.index >= next_index:  # a redelivered delta is not repeated
+                    next_index = delta.index + 1
+                    yield delta.text
+            # Deltas that arrived with the response come before it.
+            while not queue.empty():
+                delta = queue.get_nowait()
+                if delta.index >= next_index:
+                    next_index = delta.index + 1
+                    yield delta.text
+            found = response.result()
+            yield found
+        finally:
+            response.cancel()
+            self._followers.pop(request_id, None)

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from kaizen.events import MAX_TEXT, InteractionRequest, InteractionResponse, Mode
+from kaizen.llm.types import OnDelta
 from kaizen.reasoning.agent.sop import run_agent
 from kaizen.reasoning.auto import choose
 from kaizen.reasoning.chain import run_chain
@@ -16,6 +17,7 @@ from kaizen.reasoning.deps import ReasoningDeps
 from kaizen.reasoning.direct import run_direct
 from kaizen.reasoning.rag import run_rag
 from kaizen.reasoning.self_consistency import run_self_consistency
+from kaizen.reasoning.stream import AnswerStream
 
 Strategy = Callable[[RunContext], Awaitable[StrategyResult]]
 
@@ -37,10 +39,17 @@ def _resolve(ctx: RunContext) -> str:
 
 
 async def answer(
-    request: InteractionRequest, deps: ReasoningDeps, *, adapter: str | None = None
+    request: InteractionRequest,
+    deps: ReasoningDeps,
+    *,
+    adapter: str | None = None,
+    on_delta: OnDelta | None = None,
 ) -> InteractionResponse:
-    """Answers one request with the strategy its mode names (auto picks one); failures land in ``error``."""
-    ctx = RunContext(request=request, deps=deps, adapter=adapter or request.options.adapter)
+    """Answers one request with the strategy its mode names (auto picks one); failures land in ``error``.
+
+    ``on_delta`` (called on the event loop) receives the answer as it is decoded; the pieces join to the answer."""
+    stream = AnswerStream(on_delta) if on_delta is not None else None
+    ctx = RunContext(request=request, deps=deps, adapter=adapter or request.options.adapter, stream=stream)
     strategy = request.mode.value
     result = StrategyResult(answer="")
     error = None
@@ -53,6 +62,8 @@ async def answer(
         error = f"{strategy} failed: {type(exc).__name__}: {exc}"
     if error:
         ctx.record("error", strategy, {"error": error})
+    elif stream is not None:
+        stream.finish(result.answer[:MAX_TEXT])
     return InteractionResponse(
         request_id=request.event_id,
         response_id=InteractionResponse.response_id_for(request.event_id),

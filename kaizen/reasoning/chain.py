@@ -68,8 +68,8 @@ async def run_chain(ctx: RunContext) -> StrategyResult:
     primary = ctx.knowledge_bases
     wider = primary + [kb for kb in ctx.deps.chain_knowledge_bases if kb not in primary]
     evidence = Evidence()
-    queries = [ctx.request.question]
-    asked = {normalise_answer(ctx.request.question)}
+    queries = [ctx.query]
+    asked = {normalise_answer(ctx.query)}
     result = StrategyResult(answer=NOT_FOUND)
     max_rounds = ctx.request.options.max_rounds
     stop_reason = "round limit"

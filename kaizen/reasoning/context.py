@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -9,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from kaizen.events import Citation, InteractionRequest, TraceStep
-from kaizen.llm.types import Completion
+from kaizen.llm.types import Completion, OnDelta
+from kaizen.reasoning.conversation import prompt_variables, search_query
 from kaizen.reasoning.prompts import RenderedPrompt
+from kaizen.reasoning.stream import AnswerStream, Extract
 from kaizen.retrieval.types import SearchHit
 
 if TYPE_CHECKING:
@@ -37,6 +40,8 @@ class RunContext:
     # Every chunk any retrieval returned, in first-seen order (RAFT needs the distractors too).
     retrieved: dict[str, SearchHit] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
+    # Set when the caller watches the answer as it is decoded; fed by the generation given ``answer=``.
+    stream: AnswerStream | None = None
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0
@@ -47,6 +52,15 @@ class RunContext:
         self.trace.append(
             TraceStep(step=step, name=name, detail=detail, started_ms=round(start, 3), duration_ms=round(duration, 3))
         )
+
+    def conversation(self) -> dict[str, Any]:
+        """``system`` and ``history`` (within the budget) for the prompt that answers the question."""
+        return prompt_variables(self.request, self.deps.history_max_tokens)
+
+    @property
+    def query(self) -> str:
+        """What retrieval searches for the question: the question in its conversation."""
+        return search_query(self.request)
 
     @property
     def knowledge_bases(self) -> list[str]:
@@ -61,7 +75,10 @@ class RunContext:
         max_new_tokens: int | None = None,
         temperature: float | None = None,
         seed: int | None = None,
+        answer: Extract | None = None,
     ) -> Completion:
+        """``answer`` marks the generation that produces the final answer: with a stream, its text is streamed as
+        ``answer`` reads it from the completion so far."""
         options = self.request.options
         tokens = min(max_new_tokens or options.max_new_tokens, options.max_new_tokens)
         temp = options.temperature if temperature is None else temperature
@@ -69,7 +86,13 @@ class RunContext:
             self.prompt_refs.append(prompt.ref)
         started = self.elapsed_ms()
         completion = await self.deps.llm.generate(
-            prompt.text, max_new_tokens=tokens, temperature=temp, stop=stop, adapter=self.adapter, seed=seed
+            prompt.text,
+            max_new_tokens=tokens,
+            temperature=temp,
+            stop=stop,
+            adapter=self.adapter,
+            seed=seed,
+            on_delta=self._on_delta(answer),
         )
         self.adapter_version = completion.adapter_version or self.adapter_version
         self.record(
@@ -89,6 +112,20 @@ class RunContext:
             started,
         )
         return completion
+
+    def _on_delta(self, answer: Extract | None) -> OnDelta | None:
+        stream = self.stream
+        if stream is None or answer is None:
+            return None
+        loop = asyncio.get_running_loop()
+        pieces: list[str] = []
+
+        def feed(piece: str) -> None:
+            pieces.append(piece)
+            stream.feed("".join(pieces), answer)
+
+        # The engine calls from its worker thread: parsing and sending happen on the event loop.
+        return lambda piece: loop.call_soon_threadsafe(feed, piece)
 
     async def retrieve(
         self, name: str, query: str, knowledge_bases: list[str], *, top_k: int | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kaizen.reasoning.context import RunContext, StrategyResult
 from kaizen.reasoning.exemplars import SEED_FILE, Exemplar, read_exemplars
-from kaizen.reasoning.parsing import parse_reasoned
+from kaizen.reasoning.parsing import answer_line, parse_reasoned
 from kaizen.reasoning.prompts import RenderedPrompt
 from kaizen.reasoning.text import STOP_AFTER_LINE, one_line
 
@@ -39,12 +39,18 @@ async def cot_prompt(ctx: RunContext) -> RenderedPrompt:
             {"input": one_line(e.input), "reasoning": one_line(e.reasoning), "output": one_line(e.output)}
             for e in exemplars
         ],
+        **ctx.conversation(),
     )
+
+
+def answer_so_far(text: str) -> str:
+    """The answer line's text once the model has written ``Answer:``; the reasoning before it is not streamed."""
+    return parse_reasoned(text).answer if answer_line(text) else ""
 
 
 async def run_cot(ctx: RunContext) -> StrategyResult:
     prompt = await cot_prompt(ctx)
-    completion = await ctx.generate("cot", prompt, stop=COT_STOP)
+    completion = await ctx.generate("cot", prompt, stop=COT_STOP, answer=answer_so_far)
     parsed = parse_reasoned(completion.text)
     ctx.record("parse", "cot", {"followed_format": parsed.followed_format, "answer": parsed.answer})
     return StrategyResult(answer=parsed.answer, reasoning=parsed.reasoning)

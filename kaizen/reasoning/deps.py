@@ -36,6 +36,8 @@ class ReasoningDeps:
     agent_max_steps: int = 4
     plan_max_new_tokens: int = 64
     timeout_s: float | None = 600.0
+    # Estimated tokens of earlier conversation turns in a prompt; the oldest turns are dropped first.
+    history_max_tokens: int = 384
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.mmr_lambda <= 1.0:

@@ -10,6 +10,12 @@ DIRECT_MAX_NEW_TOKENS = 48
 
 
 async def run_direct(ctx: RunContext) -> StrategyResult:
-    prompt = ctx.deps.prompts.render("direct", question=one_line(ctx.request.question))
-    completion = await ctx.generate("direct", prompt, stop=STOP_AFTER_LINE, max_new_tokens=DIRECT_MAX_NEW_TOKENS)
-    return StrategyResult(answer=parse_short_answer(completion.text).answer)
+    prompt = ctx.deps.prompts.render("direct", question=one_line(ctx.request.question), **ctx.conversation())
+    completion = await ctx.generate(
+        "direct", prompt, stop=STOP_AFTER_LINE, max_new_tokens=DIRECT_MAX_NEW_TOKENS, answer=_answer
+    )
+    return StrategyResult(answer=_answer(completion.text))
+
+
+def _answer(text: str) -> str:
+    return parse_short_answer(text).answer

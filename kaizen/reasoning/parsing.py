@@ -65,6 +65,12 @@ def parse_reasoned(text: str) -> ParsedAnswer:
     return ParsedAnswer(answer=steps[-1].rstrip("."), reasoning=steps[:-1], followed_format=False)
 
 
+def answer_line(text: str) -> str:
+    """The text of a CoT completion's last ``Answer:`` line so far ("" before the model has written one)."""
+    matches = list(_ANSWER_LINE.finditer(text))
+    return matches[-1].group(1).strip() if matches else ""
+
+
 def parse_short_answer(text: str) -> ParsedAnswer:
     """A completion after a prompt ending in ``Answer:``; keeps the first line only."""
     answer = _clean_answer(text)

@@ -12,15 +12,24 @@ RAG_MAX_NEW_TOKENS = 64
 NOT_FOUND = "unknown"
 
 
-async def answer_from_hits(ctx: RunContext, name: str, hits: list[SearchHit]) -> StrategyResult:
-    """One grounded answer over the given chunks (used by rag, and by every hop of a retrieval chain)."""
+def _answer(text: str) -> str:
+    return strip_citations(parse_short_answer(text).answer)
+
+
+async def answer_from_hits(ctx: RunContext, name: str, hits: list[SearchHit], *, final: bool = False) -> StrategyResult:
+    """One grounded answer over the given chunks (used by rag, and by every hop of a retrieval chain); ``final``
+    when it is the request's answer, which then streams."""
     sources = number_sources(hits[: ctx.deps.max_context_sources], ctx.deps.max_source_chars)
     if not sources:
         # Nothing to ground on: a base model would only make something up.
         ctx.record("cite", name, {"method": "none", "cited_chunk_ids": [], "reason": "no chunks retrieved"})
         return StrategyResult(answer=NOT_FOUND)
-    prompt = ctx.deps.prompts.render("rag", question=one_line(ctx.request.question), sources=sources)
-    completion = await ctx.generate(name, prompt, stop=STOP_AFTER_LINE, max_new_tokens=RAG_MAX_NEW_TOKENS)
+    prompt = ctx.deps.prompts.render(
+        "rag", question=one_line(ctx.request.question), sources=sources, **ctx.conversation()
+    )
+    completion = await ctx.generate(
+        name, prompt, stop=STOP_AFTER_LINE, max_new_tokens=RAG_MAX_NEW_TOKENS, answer=_answer if final else None
+    )
     raw = parse_short_answer(completion.text).answer
     citations, method = cite(raw, sources)
     ctx.record(
@@ -36,5 +45,5 @@ async def answer_from_hits(ctx: RunContext, name: str, hits: list[SearchHit]) ->
 
 
 async def run_rag(ctx: RunContext) -> StrategyResult:
-    hits = await ctx.retrieve("retrieve", ctx.request.question, ctx.knowledge_bases)
-    return await answer_from_hits(ctx, "rag", hits)
+    hits = await ctx.retrieve("retrieve", ctx.query, ctx.knowledge_bases)
+    return await answer_from_hits(ctx, "rag", hits, final=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kaizen.llm.types import Completion, Prompt
+from kaizen.llm.types import Completion, OnDelta, Prompt
 from kaizen.retrieval.types import Chunk, KnowledgeBaseNotFound, MetadataValue, SearchHit, SearchMode
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -56,6 +56,7 @@ class ScriptedLLM:
         stop: list[str] | None = None,
         adapter: str | None = None,
         seed: int | None = None,
+        on_delta: OnDelta | None = None,
     ) -> Completion:
         text = prompt if isinstance(prompt, str) else "\n".join(m.content for m in prompt)
         self.calls.append(Call(text, max_new_tokens, temperature, stop, adapter, seed))
@@ -70,6 +71,10 @@ class ScriptedLLM:
         for s in stop or []:
             if s in output:
                 output = output[: output.index(s)]
+        if on_delta is not None:
+            # Word-sized pieces, as the engine hands over its decoded tokens.
+            for piece in re.findall(r"\s*\S+", output) or [output]:
+                on_delta(piece)
         return Completion(text=output, adapter_version=adapter or self.adapter_version)
 
 

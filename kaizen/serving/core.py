@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 from kaizen.events import AdapterEvent, InstructionExample, InteractionRequest, InteractionResponse, Mode
+from kaizen.llm.types import OnDelta
 from kaizen.serving.idempotency import SeenRequests
 from kaizen.serving.metrics import ServingMetrics
 
@@ -21,7 +22,9 @@ log = logging.getLogger(__name__)
 class Answerer(Protocol):
     """``kaizen.reasoning.answer`` with its dependencies bound."""
 
-    def __call__(self, request: InteractionRequest, *, adapter: str | None) -> Awaitable[InteractionResponse]: ...
+    def __call__(
+        self, request: InteractionRequest, *, adapter: str | None, on_delta: OnDelta | None = None
+    ) -> Awaitable[InteractionResponse]: ...
 
 
 class ExemplarSink(Protocol):
@@ -95,20 +98,24 @@ class ServingCore:
             self.metrics.exemplars_learned.inc()
         return added
 
-    async def handle(self, request: InteractionRequest) -> tuple[InteractionResponse, bool]:
-        """(response, first): ``first`` is False for a duplicate, whose response was already produced once."""
-        response, first = await self.seen.once(request.event_id, lambda: self._answer_once(request))
+    async def handle(
+        self, request: InteractionRequest, *, on_delta: OnDelta | None = None
+    ) -> tuple[InteractionResponse, bool]:
+        """(response, first): ``first`` is False for a duplicate, whose response was already produced once.
+
+        ``on_delta`` receives the answer as it is decoded (a duplicate streams nothing)."""
+        response, first = await self.seen.once(request.event_id, lambda: self._answer_once(request, on_delta))
         if not first:
             self.metrics.duplicates.inc()
         return response, first
 
-    async def _answer_once(self, request: InteractionRequest) -> InteractionResponse:
+    async def _answer_once(self, request: InteractionRequest, on_delta: OnDelta | None) -> InteractionResponse:
         started = time.perf_counter()
         adapter = self.adapters.choose(request)
         self.metrics.in_flight.inc()
         try:
             with self.adapters.lease(adapter):
-                response = await self._answer(request, adapter=adapter)
+                response = await self._answer(request, adapter=adapter, on_delta=on_delta)
         except Exception as exc:  # the strategies report model failures themselves; this is the last guard
             log.exception("request %s failed", request.event_id)
             elapsed = (time.perf_counter() - started) * 1000.0

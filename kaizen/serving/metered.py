@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kaizen.llm.types import LLM, Completion, Prompt
+from kaizen.llm.types import LLM, Completion, OnDelta, Prompt
 from kaizen.serving.metrics import ServingMetrics
 
 
@@ -20,9 +20,16 @@ class MeteredLLM:
         stop: list[str] | None = None,
         adapter: str | None = None,
         seed: int | None = None,
+        on_delta: OnDelta | None = None,
     ) -> Completion:
         completion = await self.llm.generate(
-            prompt, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop, adapter=adapter, seed=seed
+            prompt,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            stop=stop,
+            adapter=adapter,
+            seed=seed,
+            on_delta=on_delta,
         )
         self.metrics.batch_size.observe(completion.batch_size)
         return completion

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kaizen.events import InstructionExample, InteractionRequest
+from kaizen.events import InstructionExample, InteractionDelta, InteractionRequest
 from kaizen.serving.adapter_feed import AdapterFeed
 from kaizen.serving.core import ServingCore
+from kaizen.serving.deltas import DeltaPublisher
 from kaizen.serving.runtime import ServingRuntime
 from kaizen.streaming.producer import encode, event_key
 from services.app import make_app
@@ -24,6 +25,7 @@ app = make_app(SERVICE)
 settings = app.settings
 requests_topic = app.topic(app.topics_.requests, value_serializer="raw")
 responses_topic = app.topic(app.topics_.responses, value_serializer="raw", key_serializer="raw")
+deltas_topic = app.topic(app.topics_.response_deltas, value_serializer="raw", key_serializer="raw")
 runtime = ServingRuntime(settings)
 
 
@@ -39,9 +41,17 @@ async def serve(stream: Any) -> None:
     # ``concurrency`` copies of this agent keep several requests in flight, so the engine can batch them.
     core = await _core()
     async for request in validated(stream, InteractionRequest, service=SERVICE, app=app):
-        response, first = await core.handle(request)
+        publisher = DeltaPublisher(request, _send_delta) if request.stream else None
+        response, first = await core.handle(request, on_delta=publisher)
+        if publisher is not None:
+            await publisher.close()
         if first:  # a duplicate delivery was answered already: one response per request id
             await responses_topic.send(key=event_key(response), value=encode(response))
+
+
+async def _send_delta(delta: InteractionDelta) -> None:
+    # Keyed by request id: one request's deltas stay in order on one partition.
+    await deltas_topic.send(key=str(delta.request_id).encode(), value=encode(delta))
 
 
 @app.agent(app.topic(app.topics_.instructions, value_serializer="raw"))

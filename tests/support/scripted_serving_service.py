@@ -11,7 +11,7 @@ import functools
 from prometheus_client import REGISTRY
 
 from kaizen.config import Settings
-from kaizen.llm.types import Completion, Prompt
+from kaizen.llm.types import Completion, OnDelta, Prompt
 from kaizen.reasoning.answer import answer
 from kaizen.reasoning.deps import ReasoningDeps
 from kaizen.reasoning.exemplars import ExemplarPool
@@ -22,6 +22,7 @@ from kaizen.serving.metered import MeteredLLM
 from kaizen.serving.metrics import ServingMetrics
 from services.runner import run_worker
 from services.serving import app as serving
+from tests.support.serving import PIECE_SECONDS, STREAMED, STREAMED_ANSWER
 
 
 class ScriptedLoader:
@@ -44,16 +45,27 @@ class SlowScriptedLLM(ScriptedLLM):
 
     loader: ScriptedLoader
 
-    async def generate(self, prompt: Prompt, *, adapter: str | None = None, **kwargs: object) -> Completion:
+    async def generate(
+        self, prompt: Prompt, *, adapter: str | None = None, on_delta: OnDelta | None = None, **kwargs: object
+    ) -> Completion:
         await asyncio.sleep(0.05)
         if adapter is not None and adapter not in self.loader.loaded:
             raise RuntimeError(f"unknown adapter {adapter!r}")
-        return await super().generate(prompt, adapter=adapter, **kwargs)  # type: ignore[arg-type]
+        pieces: list[str] = []
+        completion = await super().generate(prompt, adapter=adapter, on_delta=pieces.append, **kwargs)  # type: ignore[arg-type]
+        if on_delta is not None:
+            # From another thread, with time between pieces, as the engine hands them over.
+            for piece in pieces:
+                await asyncio.sleep(PIECE_SECONDS if STREAMED in str(prompt) else 0)
+                await asyncio.to_thread(on_delta, piece)
+        return completion
 
 
 def build(settings: Settings) -> ServingCore:
     loader = ScriptedLoader()
-    llm = SlowScriptedLLM(default="scripted answer", fail_on="FAIL", adapter_version=None)
+    llm = SlowScriptedLLM(
+        [(STREAMED, f" {STREAMED_ANSWER}")], default="scripted answer", fail_on="FAIL", adapter_version=None
+    )
     llm.loader = loader
     metrics = ServingMetrics(REGISTRY)
     pool = ExemplarPool.for_data_dir(settings.data_dir, hashing_embed)

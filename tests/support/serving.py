@@ -16,6 +16,10 @@ from tests.fixtures.broker import REPO, ServiceProcess, stop_process, wait_healt
 TOKENS = {"token-a": "alpha", "token-b": "beta"}
 AUTH_A = {"Authorization": "Bearer token-a"}
 AUTH_B = {"Authorization": "Bearer token-b"}
+# The scripted serving service answers a question containing STREAMED slowly, word by word, as a model decodes.
+STREAMED = "STREAMED"
+STREAMED_ANSWER = "one two three four five six seven eight"
+PIECE_SECONDS = 0.15
 
 
 @contextlib.contextmanager

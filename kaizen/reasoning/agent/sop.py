@@ -35,7 +35,7 @@ async def run_agent(ctx: RunContext) -> StrategyResult:
     plan = await Planner().act(ctx, pool, can_research=can_research)
     if can_research:
         # The whole question is always searched too: a tiny planner's sub-queries alone may miss.
-        queries = list(dict.fromkeys([question, *(s.task for s in plan.work if s.kind == "research")]))
+        queries = list(dict.fromkeys([ctx.query, *(s.task for s in plan.work if s.kind == "research")]))
         await researcher.act(ctx, pool, tools, evidence, queries, 0)
     await solver.precompute(ctx, pool, tools, plan)
 
