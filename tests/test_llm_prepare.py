@@ -99,7 +99,11 @@ def test_cli_model_prepare_and_info(base_model_dir: Path, monkeypatch: pytest.Mo
     assert prepared.exit_code == 0 and "already prepared" in prepared.output
     info = CliRunner().invoke(app, ["info"], terminal_width=200)
     assert info.exit_code == 0, info.output
-    assert "268,098,176" in info.output and "262,144" in info.output and settings.model_dtype in info.output
+    from kaizen.llm.device import resolve_device, resolve_dtype
+
+    device = resolve_device(settings.device)
+    assert "268,098,176" in info.output and "262,144" in info.output and str(device) in info.output
+    assert str(resolve_dtype("auto", device)).removeprefix("torch.") in info.output
     assert fingerprint_of(base_model_dir) in info.output
 
 

@@ -36,12 +36,13 @@ def info() -> None:
     with console.status("loading the base model"):
         from kaizen.llm.model import load_model
 
-        lm = load_model(resolve_base_model(settings), settings.model_dtype, settings.torch_threads)
+        lm = load_model(resolve_base_model(settings), settings.model_dtype, settings.torch_threads, settings.device)
     table = Table(show_header=False)
     rows = {
         "path": str(lm.model_dir.resolve()),
         "architecture": ", ".join(getattr(lm.model.config, "architectures", None) or [type(lm.model).__name__]),
         "parameters": f"{lm.parameters:,}",
+        "device": str(lm.device),
         "dtype": str(lm.dtype).removeprefix("torch."),
         "vocabulary": f"{len(lm.tokenizer):,}",
         "context": f"{lm.context_length:,} tokens",

@@ -1,4 +1,9 @@
-"""The generation engine: requests are queued, batched dynamically and run in one dedicated worker thread.
+"""The generation engine: requests are queued and decoded in one dedicated worker thread, batched continuously.
+
+Continuous batching: at every decode step the worker admits what has arrived (its prefill joins the running
+batch) and finished rows leave at once, so a request never waits for a batch to end. Admission is bounded by
+``max_batch_size`` rows and by the KV-cache memory the batch may reach (``kv_cache_mb``). ``batching="window"``
+keeps the old behaviour (a batch forms per collection window and runs to its end) for comparison.
 
 The model never runs on the asyncio loop (Faust heartbeats share it). Anything that changes the model (loading or
 deleting an adapter) also runs in the worker, between two decode steps, so it never races a forward pass.
@@ -12,17 +17,19 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from kaizen.config import Settings
-from kaizen.llm.decoding import BASE_ADAPTER, Request, Row, run_batch
+from kaizen.llm.batch import Batch
+from kaizen.llm.decoding import BASE_ADAPTER, Request, Row
 from kaizen.llm.model import LoadedModel, encode_prompt, load_model
-from kaizen.llm.types import Completion, GenerationError, OnDelta, Prompt, Timings
+from kaizen.llm.types import Completion, GenerationError, OnDelta, Prompt
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +47,20 @@ class _Stop:
 class GenerationEngine:
     """Implements the ``LLM`` protocol over one loaded base model and the adapters loaded into it."""
 
-    def __init__(self, lm: LoadedModel, *, max_batch_size: int = 8, batch_window_ms: float = 10.0) -> None:
+    def __init__(
+        self,
+        lm: LoadedModel,
+        *,
+        max_batch_size: int = 8,
+        batch_window_ms: float = 10.0,
+        batching: Literal["continuous", "window"] = "continuous",
+        kv_cache_mb: float = 1024.0,
+    ) -> None:
         self.lm = lm
         self.max_batch_size = max_batch_size
         self.batch_window = batch_window_ms / 1000
+        self.continuous = batching == "continuous"
+        self.kv_cache_tokens = int(kv_cache_mb * 2**20 // lm.kv_bytes_per_token)
         self.default_adapter = BASE_ADAPTER  # what ``adapter=None`` means; the adapter manager moves it
         self._queue: queue.Queue[Request | _Wake | _Stop] = queue.Queue()
         self._ops: list[tuple[Callable[[], Any], Future[Any]]] = []
@@ -58,8 +75,16 @@ class GenerationEngine:
     def from_settings(cls, settings: Settings, model_dir: Path | None = None) -> GenerationEngine:
         from kaizen.llm.prepare import resolve_base_model
 
-        lm = load_model(model_dir or resolve_base_model(settings), settings.model_dtype, settings.torch_threads)
-        return cls(lm, max_batch_size=settings.max_batch_size, batch_window_ms=settings.batch_window_ms)
+        lm = load_model(
+            model_dir or resolve_base_model(settings), settings.model_dtype, settings.torch_threads, settings.device
+        )
+        return cls(
+            lm,
+            max_batch_size=settings.max_batch_size,
+            batch_window_ms=settings.batch_window_ms,
+            batching=settings.batching,
+            kv_cache_mb=settings.kv_cache_mb,
+        )
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> GenerationEngine:
@@ -202,68 +227,94 @@ class GenerationEngine:
 
     # --- the worker -----------------------------------------------------------------------------
     def _work(self) -> None:
+        batch = Batch(self.lm)
+        waiting: deque[Row] = deque()  # encoded, waiting for room in the batch
+        stopping = False
         while True:
-            item = self._queue.get()
-            if isinstance(item, _Stop):
-                self._between_steps()
-                return
-            if isinstance(item, _Wake):
-                self._between_steps()
-                continue
-            batch, stop = self._collect(item)
-            self._run(batch)
+            if not batch and not waiting:
+                if stopping:
+                    self._between_steps()
+                    return
+                stopping = self._receive(waiting, block=True)
+            elif self.continuous or not batch:
+                stopping = self._receive(waiting, block=False) or stopping
+            if self.continuous or not batch:
+                self._admit(batch, waiting)
+            if batch:
+                self._step(batch)
             self._between_steps()
-            if stop:
-                return
 
-    def _collect(self, first: Request) -> tuple[list[Request], bool]:
-        batch = [first]
-        deadline = time.perf_counter() + self.batch_window
-        while len(batch) < self.max_batch_size:
+    def _receive(self, waiting: deque[Row], *, block: bool) -> bool:
+        """Move queued requests into ``waiting``; an idle engine waits one window for more. True on _Stop."""
+        deadline = None
+        while True:
             try:
-                item = self._queue.get(timeout=max(deadline - time.perf_counter(), 0))
+                if deadline is None and block:
+                    item = self._queue.get()
+                elif deadline is None:
+                    item = self._queue.get_nowait()
+                else:
+                    item = self._queue.get(timeout=max(deadline - time.perf_counter(), 0))
             except queue.Empty:
-                break
+                return False
             if isinstance(item, _Stop):
-                return batch, True
+                return True
             if isinstance(item, Request):
-                batch.append(item)
-            # a _Wake is served after this batch (ops also run between its steps)
-        return batch, False
+                row = self._encode(item)
+                if row is not None:
+                    waiting.append(row)
+                if block and deadline is None:
+                    deadline = time.perf_counter() + self.batch_window
+            elif block and deadline is None and not waiting:
+                return False  # a _Wake for an idle engine: serve the pending operations
 
-    def _run(self, batch: list[Request]) -> None:
-        started = time.perf_counter()
-        rows = [row for row in (self._admit(request, started) for request in batch) if row is not None]
-        if not rows:
+    def _admit(self, batch: Batch, waiting: deque[Row]) -> None:
+        """Prefill the waiting rows that fit (rows and KV cache), in arrival order, and join them to ``batch``."""
+        newcomers: list[Row] = []
+        while waiting and len(batch) + len(newcomers) < self.max_batch_size:
+            if batch.reserved_tokens([*newcomers, waiting[0]]) > self.kv_cache_tokens and (batch or newcomers):
+                break  # waits for rows to leave
+            newcomers.append(waiting.popleft())
+        if not newcomers:
             return
-        size = len(rows)
-
-        def done(row: Row, timings: Timings) -> None:
-            self._resolve_row(row, timings, size)
-
         try:
-            run_batch(self.lm, rows, self._between_steps, done)
+            batch.join(newcomers, self._resolve_row)
         except Exception as exc:
+            if len(newcomers) == 1 and not batch:
+                _fail(newcomers[0].request, GenerationError(f"generation failed: {exc}"))
+                return
+            # One bad row must not fail its batch-mates: the newcomers run alone, the batch goes on.
+            log.warning("prefill of %d rows failed (%s); running them one by one", len(newcomers), exc)
+            for row in newcomers:
+                self._run_alone(row)
+
+    def _step(self, batch: Batch) -> None:
+        try:
+            batch.step(self._resolve_row)
+        except Exception as exc:
+            rows = batch.clear()
             if len(rows) == 1:
                 _fail(rows[0].request, GenerationError(f"generation failed: {exc}"))
                 return
-            # One bad row must not fail its batch-mates: retry the unfinished ones alone.
             log.warning("batch of %d failed (%s); retrying its rows one by one", len(rows), exc)
             for row in rows:
-                if not row.done:
-                    self._run_alone(row.request)
+                self._run_alone(row)
 
-    def _run_alone(self, request: Request) -> None:
-        row = self._admit(request, time.perf_counter(), already_running=True)
-        if row is None:
-            return
+    def _run_alone(self, failed: Row) -> None:
+        """Generate ``failed``'s request from scratch in a batch of its own (text already streamed is not resent)."""
+        row = Row(failed.request, failed.prompt_ids, failed.budget, generator=self._generator(failed.request))
+        row.emitted = failed.emitted
+        alone = Batch(self.lm)
         try:
-            run_batch(self.lm, [row], self._between_steps, lambda r, t: self._resolve_row(r, t, 1))
+            alone.join([row], self._resolve_row)
+            while alone:
+                alone.step(self._resolve_row)
+                self._between_steps()
         except Exception as exc:
-            _fail(request, GenerationError(f"generation failed: {exc}"))
+            _fail(row.request, GenerationError(f"generation failed: {exc}"))
 
-    def _admit(self, request: Request, started: float, already_running: bool = False) -> Row | None:
-        if not already_running and not request.future.set_running_or_notify_cancel():
+    def _encode(self, request: Request) -> Row | None:
+        if not request.future.set_running_or_notify_cancel():
             return None  # cancelled while queued
         try:
             prompt_ids = encode_prompt(self.lm.tokenizer, request.prompt)  # type: ignore[arg-type]
@@ -282,19 +333,34 @@ class GenerationEngine:
                 ),
             )
             return None
-        generator = torch.Generator().manual_seed(request.seed) if request.seed is not None else None
-        return Row(request, prompt_ids, min(request.max_new_tokens, room), started, generator)
+        row = Row(request, prompt_ids, min(request.max_new_tokens, room), generator=self._generator(request))
+        if row.reserved_tokens > self.kv_cache_tokens:
+            mb = row.reserved_tokens * self.lm.kv_bytes_per_token / 2**20
+            _fail(
+                request,
+                GenerationError(
+                    f"prompt ({len(prompt_ids)} tokens) + max_new_tokens ({row.budget}) need {mb:.0f} MB of KV "
+                    f"cache; the engine's limit is {self.kv_cache_tokens} tokens (kv_cache_mb)"
+                ),
+            )
+            return None
+        return row
 
-    def _resolve_row(self, row: Row, timings: Timings, batch_size: int) -> None:
+    def _generator(self, request: Request) -> torch.Generator | None:
+        if request.seed is None:
+            return None
+        return torch.Generator(device=self.lm.device).manual_seed(request.seed)
+
+    def _resolve_row(self, row: Row, now: float) -> None:
         adapter = None if row.request.adapter == BASE_ADAPTER else row.request.adapter
         completion = Completion(
             text=row.text,
             tokens=row.generated,
             prompt_tokens=len(row.prompt_ids),
             finish_reason=row.finish_reason,
-            timings=timings,
+            timings=row.timings(now),
             adapter_version=adapter,
-            batch_size=batch_size,
+            batch_size=row.peak_batch,
         )
         with contextlib.suppress(Exception):  # the caller may have gone away
             row.request.future.set_result(completion)

@@ -9,6 +9,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedTokenizerBase
 
+from kaizen.llm.device import resolve_device, resolve_dtype
 from kaizen.llm.fingerprint import fingerprint
 from kaizen.llm.head import use_vocab_head
 from kaizen.llm.types import ChatMessage, GenerationError, Prompt
@@ -21,6 +22,7 @@ class LoadedModel(BaseModel):
     model: Any  # a transformers causal LM; becomes a peft.PeftModel once an adapter is loaded
     tokenizer: PreTrainedTokenizerBase
     dtype: torch.dtype
+    device: torch.device = torch.device("cpu")
     fingerprint: str
     context_length: int
     eos_ids: list[int]
@@ -30,25 +32,40 @@ class LoadedModel(BaseModel):
     def parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
+    @property
+    def kv_bytes_per_token(self) -> int:
+        """KV-cache bytes one token of one row takes, every layer holding it (sliding layers hold fewer)."""
+        config = self.model.config.get_text_config(decoder=True)
+        heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        return 2 * config.num_hidden_layers * heads * head_dim * torch.finfo(self.dtype).bits // 8
+
 
 def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
     return AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
 
 
-def load_model(model_dir: Path, dtype: str | torch.dtype = "bfloat16", threads: int = 0) -> LoadedModel:
+def load_model(
+    model_dir: Path, dtype: str | torch.dtype = "auto", threads: int = 0, device: str | torch.device = "auto"
+) -> LoadedModel:
+    """The model on ``device`` (``Settings.device`` values) in ``dtype`` (``auto`` follows the device)."""
     if threads > 0:
         torch.set_num_threads(threads)
     model_dir = Path(model_dir)
-    torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    where = device if isinstance(device, torch.device) else resolve_device(device)
+    torch_dtype = dtype if isinstance(dtype, torch.dtype) else resolve_dtype(dtype, where)
     tokenizer = load_tokenizer(model_dir)
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch_dtype, local_files_only=True)
-    use_vocab_head(model)
+    if where.type == "cpu":  # the head's rewrite helps MKL; cuBLAS runs the plain Linear well
+        use_vocab_head(model)
+    model.to(where)
     model.eval()
     return LoadedModel(
         model_dir=model_dir,
         model=model,
         tokenizer=tokenizer,
         dtype=torch_dtype,
+        device=where,
         fingerprint=fingerprint(model_dir),
         context_length=_context_length(model.config),
         eos_ids=_eos_ids(model.generation_config, tokenizer),

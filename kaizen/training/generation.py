@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from kaizen.llm.device import device_of
 from kaizen.reasoning.text import STOP_AFTER_LINE
 from kaizen.training.prompting import cut_at_stop
 
@@ -31,6 +32,7 @@ def generate_answers(
     answer costs a few decode steps, not 48. Prompts are batched by length so little of a batch is padding.
     """
     model.eval()
+    device = device_of(model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0  # type: ignore[attr-defined]
     encoded = [tokenizer(p)["input_ids"] for p in prompts]  # type: ignore[operator]
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
@@ -45,8 +47,8 @@ def generate_answers(
             ids[i, width - len(row) :] = torch.tensor(row)
             mask[i, width - len(row) :] = 1
         out = model.generate(  # type: ignore[operator]
-            input_ids=ids,
-            attention_mask=mask,
+            input_ids=ids.to(device),
+            attention_mask=mask.to(device),
             max_new_tokens=max_new_tokens,
             do_sample=False,
             pad_token_id=pad_id,

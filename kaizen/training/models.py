@@ -9,7 +9,9 @@ import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
+from kaizen.config import get_settings
 from kaizen.llm import model as llm_model
+from kaizen.llm.device import resolve_device
 from kaizen.llm.fingerprint import fingerprint
 from kaizen.llm.head import use_vocab_head
 from kaizen.training.adapters import load_adapter
@@ -25,15 +27,19 @@ def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
     return llm_model.load_tokenizer(Path(model_dir))
 
 
-def load_model(model_dir: Path, adapter_dir: Path | None = None) -> nn.Module:
-    """A fresh fp32 copy of the base model, with ``adapter_dir`` applied when given.
+def load_model(model_dir: Path, adapter_dir: Path | None = None, device: str | None = None) -> nn.Module:
+    """A fresh fp32 copy of the base model on ``device`` (default: ``Settings.device``), with ``adapter_dir``.
 
-    Always fresh: partial freezing writes into the base weights, and peft injects layers in place.
+    Always fresh: partial freezing writes into the base weights, and peft injects layers in place. fp32 whatever
+    the device: training keeps fp32 master weights (bf16 is autocast, TrainingConfig.bf16).
     """
+    where = resolve_device(device or get_settings().device)
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
-    use_vocab_head(model)
+    if where.type == "cpu":
+        use_vocab_head(model)
+    model.to(where)
     model.eval()
     if adapter_dir is not None:
-        model = load_adapter(model, adapter_dir)
+        model = load_adapter(model, adapter_dir).to(where)
         model.eval()
     return model

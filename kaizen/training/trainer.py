@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, Field
 from torch import nn
 
+from kaizen.llm.device import device_of
 from kaizen.training.config import TrainingConfig
 from kaizen.training.data import IGNORE, Batch, Encoded, TrainingExample, collate, encode_all
 
@@ -42,15 +43,17 @@ class TrainResult(BaseModel):
 
 def answer_loss(model: nn.Module, batch: Batch, *, bf16: bool) -> torch.Tensor:
     """Mean cross-entropy over answer tokens; the 262k-vocabulary logits exist only for the batch's answer tail."""
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    device = device_of(model)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         out = model(
-            input_ids=batch.input_ids,
-            attention_mask=batch.attention_mask,
+            input_ids=batch.input_ids.to(device),
+            attention_mask=batch.attention_mask.to(device),
             logits_to_keep=batch.logits_to_keep,
             use_cache=False,
         )
     logits = out.logits.float()
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.labels.reshape(-1), ignore_index=IGNORE)
+    labels = batch.labels.to(device).reshape(-1)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels, ignore_index=IGNORE)
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:
