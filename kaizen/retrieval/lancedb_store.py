@@ -37,6 +37,7 @@ from kaizen.retrieval.types import Chunk, MetadataValue, SearchHit
 
 log = logging.getLogger(__name__)
 HybridEngine = Literal["fused", "native"]
+COMMIT_ATTEMPTS = 5
 
 
 class LanceDBStore(VectorStore):
@@ -84,13 +85,36 @@ class LanceDBStore(VectorStore):
             table = self._tables.get(knowledge_base)
             if table is not None:
                 return table
-            if knowledge_base in self._names():
-                table = self.db.open_table(knowledge_base)
-            elif create:
-                table = self.db.create_table(knowledge_base, schema=schema(self.dimension), exist_ok=True)
-            else:
+            table = self._open(knowledge_base)
+            if table is None and create:
+                table = self._create(knowledge_base)
+            if table is None:
                 return None
             self._tables[knowledge_base] = table
+            return table
+
+    def _open(self, knowledge_base: str) -> Table | None:
+        """The table, or None while it does not exist.
+
+        Another process (the indexer) may be creating it: its directory, and so its name in ``list_tables``,
+        appears before its first version is committed, and until then ``open_table`` raises "not found". A
+        table that cannot be opened yet does not exist yet, whatever the listing says.
+        """
+        try:
+            return self.db.open_table(knowledge_base)
+        except ValueError as error:
+            if "was not found" not in str(error):
+                raise
+            return None
+
+    def _create(self, knowledge_base: str) -> Table:
+        try:
+            return self.db.create_table(knowledge_base, schema=schema(self.dimension), exist_ok=True)
+        except (ValueError, OSError, RuntimeError):
+            # Another process committed the same table first: open the one that won.
+            table = self._open(knowledge_base)
+            if table is None:
+                raise
             return table
 
     def _names(self) -> list[str]:
@@ -123,6 +147,16 @@ class LanceDBStore(VectorStore):
         return hits
 
     def _ensure_indexes(self, table: Table) -> None:
+        for attempt in range(COMMIT_ATTEMPTS):
+            try:
+                return self._create_missing_indexes(table)
+            except RuntimeError as error:
+                # Two processes indexing one table: one commit wins, the other sees the winner's index on retry.
+                if "Retryable commit conflict" not in str(error) or attempt == COMMIT_ATTEMPTS - 1:
+                    raise
+                table.checkout_latest()
+
+    def _create_missing_indexes(self, table: Table) -> None:
         existing = {tuple(index.columns) for index in table.list_indices()}
         if ("tenant",) not in existing:
             table.create_scalar_index("tenant", index_type="BITMAP")
