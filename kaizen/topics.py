@@ -75,9 +75,7 @@ class Topics(BaseModel):
             TopicSpec(name=self.requests, event=ev.InteractionRequest.kind, partitions=p),
             TopicSpec(name=self.responses, event=ev.InteractionResponse.kind, partitions=p),
             # Short retention: deltas matter only while a client watches; the response is the record.
-            TopicSpec(
-                name=self.response_deltas, event=ev.InteractionDelta.kind, partitions=p, retention_ms=3_600_000
-            ),
+            TopicSpec(name=self.response_deltas, event=ev.InteractionDelta.kind, partitions=p, retention_ms=3_600_000),
             TopicSpec(name=self.feedback, event=ev.Feedback.kind, partitions=p),
             TopicSpec(name=self.documents, event=ev.DocumentEvent.kind, partitions=p),
             TopicSpec(name=self.instructions, event=ev.InstructionExample.kind, partitions=p),
