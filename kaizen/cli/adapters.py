@@ -1,4 +1,4 @@
-"""``kaizen adapters list|show|promote|rollback``: the adapter registry from the command line."""
+"""``kaizen adapters list|show|promote|canary|rollback``: the adapter registry from the command line."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from rich.console import Console
 from rich.table import Table
 
 from kaizen.config import get_settings
-from kaizen.events import AdapterAction, AdapterEvent
-from kaizen.registry import AdapterManifest, AdapterRegistry, RegistryError
-from kaizen.registry.events import adapter_event_for
+from kaizen.events import AdapterEvent
+from kaizen.registry import AdapterManifest, AdapterRegistry, RegistryError, operations
 
 adapters = typer.Typer(help="Adapter versions: list, inspect, promote, roll back.", no_args_is_help=True)
 console = Console()
@@ -75,20 +74,29 @@ def show(version: str) -> None:
 @adapters.command()
 def promote(version: str, publish: bool = typer.Option(True, help="Tell serving (adapters topic).")) -> None:
     """Promote a version (the previously promoted one retires) and tell serving to switch."""
-    registry = _registry()
     try:
-        registry.verify(version)
-        previous = registry.promoted(registry.get(version).tenant)
-        manifest = registry.promote(version)
+        event = operations.promote(_registry(), version)
     except RegistryError as exc:
         _fail(exc)
     console.print(f"promoted [bold green]{version}[/]")
     if publish:
-        _publish(
-            adapter_event_for(
-                registry, manifest, AdapterAction.promoted, previous_version=previous.version if previous else None
-            )
-        )
+        _publish(event)
+
+
+@adapters.command()
+def canary(
+    version: str,
+    share: float = typer.Option(None, help="Share of users sent to it (default: the canary_share setting)."),
+    publish: bool = typer.Option(True, help="Tell serving (adapters topic)."),
+) -> None:
+    """Send a share of the tenant's users to a version; the promoted one keeps the rest."""
+    try:
+        event = operations.canary(_registry(), version, share if share is not None else get_settings().canary_share)
+    except RegistryError as exc:
+        _fail(exc)
+    console.print(f"canary [yellow]{version}[/] for {event.canary_share:.0%} of users")
+    if publish:
+        _publish(event)
 
 
 @adapters.command()
@@ -97,19 +105,13 @@ def rollback(
     publish: bool = typer.Option(True, help="Tell serving (adapters topic)."),
 ) -> None:
     """Retire the promoted version and promote the one it replaced."""
-    registry = _registry()
     try:
-        current = registry.promoted(tenant)
-        manifest = registry.rollback(tenant)
+        event = operations.rollback(_registry(), tenant)
     except RegistryError as exc:
         _fail(exc)
-    console.print(f"rolled back to [bold green]{manifest.version}[/]")
+    console.print(f"rolled back to [bold green]{event.version}[/]")
     if publish:
-        _publish(
-            adapter_event_for(
-                registry, manifest, AdapterAction.rollback, previous_version=current.version if current else None
-            )
-        )
+        _publish(event)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 
+from kaizen import console
 from kaizen.config import Settings
 from kaizen.gateway import chat, errors, routes
 from kaizen.gateway.bus import Bus, KafkaBus, ObservedState
@@ -54,6 +55,7 @@ def create_app(settings: Settings, *, bus: Bus | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(routes.router)
     app.include_router(chat.router)
+    console.mount(app, settings)
 
     @app.middleware("http")
     async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -19,6 +20,7 @@ from kaizen.streaming.producer import AsyncEventProducer
 from kaizen.topics import Topics
 
 log = logging.getLogger(__name__)
+ADAPTER_EVENTS_KEPT = 1000
 
 
 class ObservedState:
@@ -30,6 +32,8 @@ class ObservedState:
         self.metrics = metrics
         self.active_adapter: str | None = None
         self.canary_adapter: str | None = None
+        # The adapter topic as this gateway read it (the console shows each tenant its own).
+        self.adapter_events: deque[AdapterEvent] = deque(maxlen=ADAPTER_EVENTS_KEPT)
         metrics.set_adapters(None, None)
 
     def on_response(self, response: InteractionResponse) -> None:
@@ -41,6 +45,7 @@ class ObservedState:
         self.store.put_delta(delta)
 
     def on_adapter(self, event: AdapterEvent) -> None:
+        self.adapter_events.append(event)
         self.active_adapter, self.canary_adapter = adapter_roles(event, self.active_adapter, self.canary_adapter)
         self.metrics.set_adapters(self.active_adapter, self.canary_adapter)
 

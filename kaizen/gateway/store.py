@@ -61,6 +61,16 @@ class ResponseStore:
         response = self._responses.get(self._request_id(any_id))
         return response if response is not None and response.tenant == tenant else None
 
+    def recent(self, tenant: str, limit: int = 50) -> list[InteractionResponse]:
+        """The tenant's latest responses, newest first."""
+        found: list[InteractionResponse] = []
+        for response in reversed(self._responses.values()):
+            if response.tenant == tenant:
+                found.append(response)
+                if len(found) >= limit:
+                    break
+        return found
+
     def is_pending(self, request_id: uuid.UUID, tenant: str) -> bool:
         return self._pending.get(request_id) == tenant
 

@@ -291,6 +291,12 @@ class LanceDBStore(VectorStore):
         table = self._readable(tenant, knowledge_base)
         return table.count_rows(where_clause(tenant, metadata_tags(filters or {})))
 
+    def document_count(self, *, tenant: str, knowledge_base: str) -> int:
+        table = self._readable(tenant, knowledge_base)
+        where = where_clause(tenant, [])
+        rows = table.search().where(where).select(["document_id"]).limit(table.count_rows(where) or 1)
+        return len(set(rows.to_arrow()["document_id"].to_pylist()))
+
     def knowledge_bases(self, *, tenant: str) -> list[str]:
         check_tenant(tenant)
         names = []

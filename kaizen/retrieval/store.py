@@ -171,6 +171,10 @@ class VectorStore(ABC):
     def count(self, *, tenant: Tenant, knowledge_base: KbName, filters: dict[str, MetadataValue] | None = None) -> int:
         """Chunks stored; raises KnowledgeBaseNotFound for a knowledge base the tenant does not have."""
 
+    def document_count(self, *, tenant: Tenant, knowledge_base: KbName) -> int | None:
+        """Distinct documents in a knowledge base; None where a backend cannot tell cheaply."""
+        return None
+
     @abstractmethod
     def knowledge_bases(self, *, tenant: Tenant) -> list[str]:
         """Names of the knowledge bases holding chunks of ``tenant``, sorted."""
