@@ -89,9 +89,9 @@ def bench_methods(model_dir: Path, steps: int, threads: int) -> list[dict[str, A
 def bench_cycle(model_dir: Path, n: int, steps: int | None) -> dict[str, Any]:
     """The retrain flow's steps without Prefect (its own overhead is a few seconds per run)."""
     from kaizen.config import Settings
+    from kaizen.datasets.examples import snapshot_of
     from kaizen.registry import AdapterRegistry
     from kaizen.training import retrain as steps_
-    from kaizen.training.dataset_source import snapshot_of
     from kaizen.training.gate import decide
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -12,7 +10,9 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import tasks
 from kaizen.config import Settings, get_settings
-from kaizen.events import RaftExample, now
+from kaizen.datasets.manifest import DatasetManifest
+from kaizen.datasets.store import DatasetStore
+from kaizen.events import RaftExample
 from kaizen.llm.engine import GenerationEngine
 from kaizen.retrieval.types import Chunk
 from kaizen.training.bootstrap import BootstrapParams, bootstrap_examples
@@ -36,22 +36,8 @@ def write_examples(
 
 
 @task(name="save-dataset-version", cache_policy=NO_CACHE)
-def save_version(settings: Settings, tenant: str, knowledge_base: str, examples: list[RaftExample]) -> Path:
-    digest = hashlib.sha256("".join(sorted(e.example_id for e in examples)).encode()).hexdigest()[:12]
-    version = f"bootstrap-{knowledge_base}-{digest}"
-    path = settings.datasets_dir / tenant / version
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "raft.jsonl").write_text("".join(e.model_dump_json() + "\n" for e in examples))
-    manifest = {
-        "version": version,
-        "tenant": tenant,
-        "source": "bootstrap",
-        "knowledge_base": knowledge_base,
-        "counts": {"raft": len(examples)},
-        "created_at": now().isoformat(),
-    }
-    (path / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    return path
+def save_version(settings: Settings, tenant: str, examples: list[RaftExample]) -> DatasetManifest:
+    return DatasetStore.from_settings(settings).add_version(tenant, raft=examples, source="bootstrap")
 
 
 @flow(name="bootstrap")
@@ -62,14 +48,16 @@ def bootstrap(
     seed: int = 0,
     chunks: list[Chunk] | None = None,
     settings: Settings | None = None,
-) -> Path:
-    """Sample chunks (or take ``chunks``), have the model write questions, save a dataset version; returns its path."""
+) -> DatasetManifest:
+    """Sample chunks (or take ``chunks``), have the model write questions, save a dataset version; returns it."""
     settings = settings or get_settings()
     model_dir, _ = tasks.resolve_base(settings)
     chosen = chunks if chunks is not None else sample_chunks(settings, tenant, knowledge_base, n_chunks, seed)
     examples = write_examples(settings, model_dir, chosen, BootstrapParams(seed=seed))
     if not examples:
         raise ValueError(f"the model wrote no usable question for {len(chosen)} chunks of {knowledge_base!r}")
-    path = save_version(settings, tenant, knowledge_base, examples)
-    get_run_logger().info("bootstrap: %d RAFT examples from %d chunks -> %s", len(examples), len(chosen), path)
-    return path
+    manifest = save_version(settings, tenant, examples)
+    get_run_logger().info(
+        "bootstrap: %d RAFT examples from %d chunks -> dataset %s", len(examples), len(chosen), manifest.version
+    )
+    return manifest

@@ -10,8 +10,8 @@ from flows.bootstrap import bootstrap
 from flows.evaluate import evaluate_adapter
 from flows.retrain import retrain
 from kaizen.config import Settings, get_settings
+from kaizen.datasets.store import DatasetNotFound
 from kaizen.registry import AdapterRegistry
-from kaizen.training.dataset_source import DatasetError
 from kaizen.training.triggers import TriggerDecision, new_examples_decision
 
 RETRAIN_ON_DATA = "retrain/retrain-on-data"
@@ -26,7 +26,7 @@ def watch_new_examples(
     logger = get_run_logger()
     try:
         snapshot = tasks.snapshot_dataset(settings, tenant, None)
-    except DatasetError as exc:
+    except DatasetNotFound as exc:
         logger.info("no dataset yet: %s", exc)
         return None
     decision = new_examples_decision(

@@ -15,7 +15,7 @@ from kaizen.training.retrain import SetScores, answer_cache, resolve_config
 def evaluate_adapter(
     version: str | None = None,
     tenant: str = "default",
-    dataset_dir: str | None = None,
+    dataset_version: str | None = None,
     settings: Settings | None = None,
 ) -> SetScores:
     """``version`` None scores the base model; the promoted adapter is the baseline in the artifacts."""
@@ -23,7 +23,7 @@ def evaluate_adapter(
     registry = AdapterRegistry.from_settings(settings)
     if version is not None:
         registry.verify(version)  # a corrupt adapter fails here, not halfway through generation
-    snapshot = tasks.snapshot_dataset(settings, tenant, dataset_dir)
+    snapshot = tasks.snapshot_dataset(settings, tenant, dataset_version)
     model_dir, base_hash = tasks.resolve_base(settings)
     config = resolve_config(settings, snapshot.size)
     splits = tasks.split(snapshot, registry.root, config)

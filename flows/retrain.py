@@ -38,7 +38,7 @@ def ensure_retrain_limit() -> None:
 @flow(name="retrain")
 def retrain(
     tenant: str = "default",
-    dataset_dir: str | None = None,
+    dataset_version: str | None = None,
     method: str | None = None,
     overrides: dict[str, Any] | None = None,
     settings: Settings | None = None,
@@ -47,19 +47,19 @@ def retrain(
     registry = AdapterRegistry.from_settings(settings)
     ensure_retrain_limit()
     with concurrency(RETRAIN_LIMIT, occupy=1):
-        return _retrain(settings, registry, tenant, dataset_dir, method, overrides)
+        return _retrain(settings, registry, tenant, dataset_version, method, overrides)
 
 
 def _retrain(
     settings: Settings,
     registry: AdapterRegistry,
     tenant: str,
-    dataset_dir: str | None,
+    dataset_version: str | None,
     method: str | None,
     overrides: dict[str, Any] | None,
 ) -> RetrainOutcome:
     logger = get_run_logger()
-    snapshot = tasks.snapshot_dataset(settings, tenant, dataset_dir)
+    snapshot = tasks.snapshot_dataset(settings, tenant, dataset_version)
     model_dir, base_hash = tasks.resolve_base(settings)
     # Config depends on the dataset size; the split fractions in it do not, so a first config decides the split.
     provisional = resolve_config(settings, snapshot.size, method=method, overrides=overrides)

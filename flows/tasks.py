@@ -8,6 +8,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from kaizen.config import Settings
+from kaizen.datasets.examples import DatasetSnapshot
 from kaizen.datasets.store import DatasetStore
 from kaizen.events import AdapterEvent
 from kaizen.llm.prepare import resolve_base_model
@@ -17,7 +18,6 @@ from kaizen.topics import Topics
 from kaizen.training import retrain as steps
 from kaizen.training.answer_cache import AnswerCache
 from kaizen.training.config import TrainingConfig
-from kaizen.training.dataset_source import DatasetSnapshot, read_dataset_dir
 from kaizen.training.gate import GateDecision, decide
 from kaizen.training.models import base_model_hash
 from kaizen.training.splits import Splits
@@ -27,15 +27,12 @@ _TASK = {"cache_policy": NO_CACHE}
 
 
 @task(name="snapshot-dataset", **_TASK)
-def snapshot_dataset(settings: Settings, tenant: str, dataset_dir: str | None) -> DatasetSnapshot:
-    if dataset_dir:
-        path = Path(dataset_dir)
-    else:
-        # A new version from everything the curator staged (or the existing one when nothing changed).
-        store = DatasetStore.from_settings(settings)
-        path = store.path(store.snapshot(tenant).version)
-    snapshot = read_dataset_dir(path, tenant=tenant)
-    get_run_logger().info("dataset %s: %d examples from %s", snapshot.version, snapshot.size, path)
+def snapshot_dataset(settings: Settings, tenant: str, dataset_version: str | None) -> DatasetSnapshot:
+    store = DatasetStore.from_settings(settings)
+    # Without a version: a new one from everything the curator staged (or the existing one when nothing changed).
+    version = dataset_version or store.snapshot(tenant).version
+    snapshot = store.load(version, tenant=tenant)
+    get_run_logger().info("dataset %s: %d examples from %s", snapshot.version, snapshot.size, snapshot.path)
     return snapshot
 
 

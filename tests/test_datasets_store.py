@@ -13,8 +13,8 @@ from kaizen.curation.pipeline import Curator, CuratorConfig
 from kaizen.curation.raft import RaftConfig
 from kaizen.curation.records import CurationResult
 from kaizen.datasets.export import ExportFormat, export_lines, statistics
-from kaizen.datasets.store import DatasetNotFound, DatasetStore
-from kaizen.events import Thumbs
+from kaizen.datasets.store import DatasetCorrupt, DatasetNotFound, DatasetStore
+from kaizen.events import RaftDocument, RaftExample, Thumbs
 from tests.test_curation_pipeline import feedback, response
 
 
@@ -106,6 +106,49 @@ def test_resolve_errors_are_clear(store: DatasetStore) -> None:
         store.manifest("latest:acme")
     with pytest.raises(ValueError, match="invalid tenant"):
         store.snapshot("../etc")
+
+
+def bootstrap_like(i: int, tenant: str = "acme") -> RaftExample:
+    doc = RaftDocument(chunk_id=f"d{i}#0", document_id=f"d{i}", text=f"Site {i} is in Ostrelle.", oracle=True)
+    return RaftExample(
+        tenant=tenant,
+        example_id=f"boot-{i}",
+        question=f"Where is site {i}?",
+        documents=[doc],
+        oracle_included=True,
+        answer=f"##begin_quote##Site {i} is in Ostrelle.##end_quote##",
+        final_answer="Ostrelle",
+        knowledge_base="kb",
+    )
+
+
+def test_examples_written_outside_curation_are_a_version_like_any_other(store: DatasetStore) -> None:
+    m = store.add_version("acme", raft=[bootstrap_like(1), bootstrap_like(2)], source="bootstrap")
+    assert m.source == "bootstrap" and m.counts.raft == 2 and m.counts.feedback == 0 and store.verify(m.version)
+    # The same examples as new events (new ids, new times) are the same version: a rerun is reproducible.
+    again = store.add_version("acme", raft=[bootstrap_like(1), bootstrap_like(2)], source="bootstrap")
+    assert again.version == m.version and len(store.list_versions("acme")) == 1
+    loaded = store.load("latest:acme", tenant="acme")
+    assert loaded.version == m.version and [e.example_id for e in loaded.examples] == ["boot-1", "boot-2"]
+    # A curated snapshot follows it in the tenant's lineage; training reads both kinds, typed by file.
+    store.append(curated(2))
+    curated_version = store.snapshot("acme")
+    assert curated_version.parent == m.version and curated_version.source == "curation"
+    kinds = {type(e).__name__ for e in store.load(curated_version.version).examples}
+    assert kinds == {"InstructionExample", "RaftExample"}
+    with pytest.raises(ValueError, match="belong to tenant"):
+        store.add_version("globex", raft=[bootstrap_like(3)], source="bootstrap")
+    with pytest.raises(DatasetNotFound, match="belongs to tenant 'acme'"):
+        store.load(m.version, tenant="globex")
+
+
+def test_a_bad_line_names_its_file_and_line(store: DatasetStore) -> None:
+    m = store.add_version("acme", raft=[bootstrap_like(1)], source="bootstrap")
+    path = store.path(m.version) / "raft.jsonl"
+    path.write_text(path.read_text() + '{"question": "q"}\n')
+    with pytest.raises(DatasetCorrupt, match=r"raft.jsonl:2: not a raft_example"):
+        store.load(m.version)
+    assert not store.verify(m.version)
 
 
 def test_exports(store: DatasetStore) -> None:

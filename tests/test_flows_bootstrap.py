@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 import flows  # noqa: F401  (Prefect's offline environment)
 from kaizen.config import Settings
-from kaizen.events import RaftExample
+from kaizen.datasets.store import DatasetStore
 from kaizen.retrieval.types import Chunk
 from kaizen.training.bootstrap import QUOTE_CLOSE, QUOTE_OPEN
 
@@ -33,10 +32,11 @@ def test_bootstrap_writes_a_raft_dataset_version_with_the_real_model(
         for i, t in enumerate(TEXTS)
     ]
     settings = kaizen_settings.with_overrides(base_model=str(base_model_dir))
-    path = bootstrap(knowledge_base="handbook", chunks=chunks, settings=settings)
-    manifest = json.loads((path / "manifest.json").read_text())
-    examples = [RaftExample.model_validate_json(line) for line in (path / "raft.jsonl").read_text().splitlines()]
-    assert manifest["source"] == "bootstrap" and manifest["counts"]["raft"] == len(examples) >= 2
+    manifest = bootstrap(knowledge_base="handbook", chunks=chunks, settings=settings)
+    store = DatasetStore.from_settings(settings)
+    examples = store.raft(manifest.version)
+    assert manifest.source == "bootstrap" and manifest.counts.raft == len(examples) >= 2
+    assert store.latest("default") == manifest and store.verify(manifest.version)
     for example in examples:
         assert example.question.strip() and example.final_answer.strip()
         assert QUOTE_OPEN in example.answer and QUOTE_CLOSE in example.answer
@@ -44,4 +44,4 @@ def test_bootstrap_writes_a_raft_dataset_version_with_the_real_model(
         assert any(quoted in t for t in TEXTS)  # the answer quotes a sentence of a real chunk
         assert len(example.documents) >= 2 and example.knowledge_base == "handbook"
     # The same chunks and seed give the same dataset version: a rerun is reproducible.
-    assert bootstrap(knowledge_base="handbook", chunks=chunks, settings=settings) == path
+    assert bootstrap(knowledge_base="handbook", chunks=chunks, settings=settings).version == manifest.version

@@ -7,7 +7,7 @@ from pathlib import Path
 import flows  # noqa: F401  (Prefect's offline environment)
 from kaizen.config import Settings
 from kaizen.registry import AdapterRegistry
-from tests.test_flows_retrain import write_dataset
+from tests.training_facts import fact_dataset
 
 
 def test_evaluate_scores_the_base_model_and_any_adapter_version(
@@ -17,13 +17,13 @@ def test_evaluate_scores_the_base_model_and_any_adapter_version(
     from flows.retrain import retrain
 
     settings = kaizen_settings.with_overrides(base_model=str(tiny_lm_dir), retrain_gate_margin=0.5)
-    dataset = str(write_dataset(settings.datasets_dir))
-    outcome = retrain(dataset_dir=dataset, overrides={"steps": 2}, settings=settings)  # refused: the margin
+    dataset = fact_dataset(settings)
+    outcome = retrain(dataset_version=dataset, overrides={"steps": 2}, settings=settings)  # refused: the margin
 
     # Scored on demand, each model gives the scores the retrain flow measured for it.
-    base = evaluate_adapter(version=None, dataset_dir=dataset, settings=settings)
+    base = evaluate_adapter(version=None, dataset_version=dataset, settings=settings)
     assert base.heldout == outcome.baseline_metrics and base.heldout["n"] > 0
-    candidate = evaluate_adapter(version=outcome.version, dataset_dir=dataset, settings=settings)
+    candidate = evaluate_adapter(version=outcome.version, dataset_version=dataset, settings=settings)
     assert candidate.heldout == outcome.metrics
     assert candidate.regression == AdapterRegistry.from_settings(settings).get(outcome.version).regression_metrics
     assert list((settings.registry_dir / ".reports").glob("*.png"))

@@ -15,14 +15,7 @@ from kaizen.topics import Topics
 from kaizen.training.data import to_training_examples
 from kaizen.training.evaluate import evaluate
 from kaizen.training.models import load_model, load_tokenizer
-from tests.training_facts import fact_examples
-
-
-def write_dataset(root: Path, name: str = "v1") -> Path:
-    path = root / "default" / name
-    path.mkdir(parents=True)
-    (path / "instructions.jsonl").write_text("".join(e.model_dump_json() + "\n" for e in fact_examples()))
-    return path
+from tests.training_facts import fact_dataset, fact_examples
 
 
 def adapter_events(settings: Settings) -> list[AdapterEvent]:
@@ -48,8 +41,8 @@ def test_gate_refuses_and_nothing_is_published(
     from flows.retrain import RETRAIN_LIMIT, retrain
 
     settings = kaizen_settings.with_overrides(base_model=str(tiny_lm_dir), retrain_gate_margin=0.5)
-    dataset = write_dataset(settings.datasets_dir)
-    outcome = retrain(dataset_dir=str(dataset), overrides={"steps": 2}, settings=settings)
+    dataset = fact_dataset(settings)
+    outcome = retrain(dataset_version=dataset, overrides={"steps": 2}, settings=settings)
     assert outcome.status == AdapterStatus.rejected and outcome.event is None
     assert not outcome.decision.passed
     manifest = AdapterRegistry.from_settings(settings).get(outcome.version)
@@ -65,7 +58,7 @@ def test_gate_refuses_and_nothing_is_published(
     assert len(cached) == 1
     baseline_answers = cached[0].read_text()
     assert len(baseline_answers.splitlines()) > 0
-    again = retrain(dataset_dir=str(dataset), overrides={"steps": 2}, settings=settings)
+    again = retrain(dataset_version=dataset, overrides={"steps": 2}, settings=settings)
     assert again.status == AdapterStatus.rejected and again.baseline_metrics == outcome.baseline_metrics
     assert cached[0].read_text() == baseline_answers
     # The next run finds no new data: the watcher does not trigger.
@@ -84,13 +77,13 @@ def test_training_crash_retries_then_fails_without_touching_the_registry(
     from flows.retrain import retrain
 
     settings = kaizen_settings.with_overrides(base_model=str(tiny_lm_dir))
-    dataset = write_dataset(settings.datasets_dir)
+    dataset = fact_dataset(settings)
     quick = tasks.train.with_options(retry_delay_seconds=0)
     original = tasks.train
     tasks.train = quick
     try:
         with pytest.raises(Exception, match="max_length"):
-            retrain(dataset_dir=str(dataset), overrides={"steps": 1, "max_length": 16}, settings=settings)
+            retrain(dataset_version=dataset, overrides={"steps": 1, "max_length": 16}, settings=settings)
     finally:
         tasks.train = original
     assert AdapterRegistry.from_settings(settings).list() == []
@@ -115,11 +108,11 @@ def test_retrain_promotes_an_adapter_that_knows_the_facts(
     from flows.retrain import retrain
 
     settings = kaizen_settings.with_overrides(base_model=str(real_model_dir), retrain_gate_margin=0.1)
-    dataset = write_dataset(settings.datasets_dir)
+    dataset = fact_dataset(settings)
     # LoRA, the one method serving hot-swaps (a gated freeze/prefix adapter stays a candidate); the smallest
     # setting that shows the effect: 30 steps of 4 short examples.
     overrides = {"method": "lora", "steps": 30, "learning_rate": 1e-3, "eval_max_new_tokens": 16}
-    outcome = retrain(dataset_dir=str(dataset), overrides=overrides, settings=settings)
+    outcome = retrain(dataset_version=dataset, overrides=overrides, settings=settings)
 
     assert outcome.status == AdapterStatus.promoted, outcome.decision.reasons
     assert outcome.metrics["token_f1"] >= outcome.baseline_metrics["token_f1"] + 0.1

@@ -1,4 +1,3 @@
-import json
 import uuid
 from pathlib import Path
 
@@ -7,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from kaizen.datasets.examples import snapshot_of
 from kaizen.events import InstructionExample, RaftDocument, RaftExample
 from kaizen.training.data import (
     IGNORE,
@@ -15,7 +15,6 @@ from kaizen.training.data import (
     encode,
     to_training_examples,
 )
-from kaizen.training.dataset_source import DatasetError, read_dataset_dir, snapshot_of
 from kaizen.training.prompting import closed_book_prompt
 from kaizen.training.trainer import answer_loss
 
@@ -99,21 +98,6 @@ def test_tail_logits_give_the_same_loss_as_full_logits(tiny_lm_dir: Path) -> Non
         labels[:, -batch.logits_to_keep :] = batch.labels
         expected = F.cross_entropy(full.reshape(-1, full.shape[-1]), labels.reshape(-1), ignore_index=IGNORE)
     assert torch.allclose(tail, expected, atol=1e-5)
-
-
-def test_dataset_dir_reads_jsonl_and_names_bad_lines(tmp_path: Path) -> None:
-    version = tmp_path / "v7"
-    version.mkdir()
-    (version / "manifest.json").write_text(json.dumps({"version": "ds-7"}))
-    (version / "instructions.jsonl").write_text(instruction(1).model_dump_json() + "\n\n")
-    (version / "raft.jsonl").write_text(raft(1).model_dump_json() + "\n")
-    snap = read_dataset_dir(version)
-    assert snap.version == "ds-7" and snap.size == 2
-    (version / "raft.jsonl").write_text('{"question": "q"}\n')
-    with pytest.raises(DatasetError, match=r"raft.jsonl:1"):
-        read_dataset_dir(version)
-    with pytest.raises(DatasetError):
-        read_dataset_dir(tmp_path / "missing")
 
 
 def test_in_memory_snapshot_version_follows_content() -> None:

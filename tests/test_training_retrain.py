@@ -5,7 +5,7 @@ import pytest
 from kaizen.registry import AdapterManifest, AdapterRegistry, AdapterStatus
 from kaizen.training import retrain as steps
 from kaizen.training.config import Method, TrainingConfig
-from kaizen.training.dataset_source import snapshot_of
+from kaizen.datasets.examples import snapshot_of
 from kaizen.training.gate import GateDecision
 from kaizen.training.trainer import TrainResult
 from tests.training_facts import fact_examples

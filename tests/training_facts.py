@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from kaizen.config import Settings
+from kaizen.datasets.store import DatasetStore
 from kaizen.events import InstructionExample
 
 FACTS = [
@@ -38,3 +40,9 @@ def fact_examples(tenant: str = "default") -> list[InstructionExample]:
         for i, (land, capital) in enumerate(FACTS)
         for j, phrasing in enumerate(PHRASINGS)
     ]
+
+
+def fact_dataset(settings: Settings, tenant: str = "default") -> str:
+    """The facts as a dataset version in the settings' store; returns the version."""
+    store = DatasetStore.from_settings(settings)
+    return store.add_version(tenant, instructions=fact_examples(tenant), source="test").version

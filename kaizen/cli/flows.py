@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 from rich.console import Console
 
@@ -31,16 +29,16 @@ def serve(tenant: list[str] = typer.Option(["default"], help="Tenants to retrain
 @run_app.command("retrain")
 def run_retrain(
     tenant: str = "default",
-    dataset_dir: Path | None = typer.Option(None, help="A dataset version directory; default: the latest."),
+    dataset_version: str | None = typer.Option(
+        None, "--dataset", help="A dataset version, a unique prefix or latest[:tenant]; default: a new snapshot."
+    ),
     method: str | None = typer.Option(None, help="lora | prefix | ptuning | freeze; default: by dataset size."),
     steps: int | None = typer.Option(None, help="Optimizer steps (default: from epochs)."),
 ) -> None:
     from flows.retrain import retrain
 
     overrides = {"steps": steps} if steps else None
-    outcome = retrain(
-        tenant=tenant, dataset_dir=str(dataset_dir) if dataset_dir else None, method=method, overrides=overrides
-    )
+    outcome = retrain(tenant=tenant, dataset_version=dataset_version, method=method, overrides=overrides)
     console.print_json(outcome.model_dump_json(exclude={"event"}))
 
 
@@ -48,11 +46,11 @@ def run_retrain(
 def run_evaluate(
     version: str | None = typer.Argument(None, help="Adapter version; omit for the base model."),
     tenant: str = "default",
-    dataset_dir: Path | None = None,
+    dataset_version: str | None = typer.Option(None, "--dataset", help="A dataset version; default: a new snapshot."),
 ) -> None:
     from flows.evaluate import evaluate_adapter
 
-    scores = evaluate_adapter(version=version, tenant=tenant, dataset_dir=str(dataset_dir) if dataset_dir else None)
+    scores = evaluate_adapter(version=version, tenant=tenant, dataset_version=dataset_version)
     console.print_json(data={"heldout": scores.heldout, "regression": scores.regression})
 
 
@@ -60,8 +58,8 @@ def run_evaluate(
 def run_bootstrap(knowledge_base: str, tenant: str = "default", n_chunks: int = 50) -> None:
     from flows.bootstrap import bootstrap
 
-    path = bootstrap(knowledge_base=knowledge_base, tenant=tenant, n_chunks=n_chunks)
-    console.print(f"dataset version written to {path}")
+    manifest = bootstrap(knowledge_base=knowledge_base, tenant=tenant, n_chunks=n_chunks)
+    console.print(f"dataset version {manifest.version}: {manifest.counts.raft} RAFT examples")
 
 
 def register(app: typer.Typer) -> None:

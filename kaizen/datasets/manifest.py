@@ -45,6 +45,7 @@ class DatasetManifest(BaseModel):
     parent: str | None = Field(None, description="The tenant's previous version.")
     created_at: UtcDatetime
     format: str = "jsonl"
+    source: str = Field("curation", description="What wrote the examples: curation, bootstrap, import.")
     counts: DatasetCounts = Field(default_factory=DatasetCounts)
     sources: DatasetSources = Field(default_factory=DatasetSources)
     filters_applied: list[str] = Field(default_factory=list)

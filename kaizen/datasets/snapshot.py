@@ -1,16 +1,17 @@
-"""Turning staged curation results into the content of one dataset version (pure: no files)."""
+"""The content of one dataset version (pure: no files): from staged curation results, or from examples as they are."""
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
 from kaizen.curation.dedup import DedupConfig, Deduplicator
 from kaizen.curation.pii import add_counts
 from kaizen.curation.records import CurationResult
+from kaizen.datasets.examples import content_line
 from kaizen.datasets.manifest import (
     INSTRUCTIONS_FILE,
     RAFT_FILE,
@@ -19,7 +20,7 @@ from kaizen.datasets.manifest import (
     DatasetManifest,
     DatasetSources,
 )
-from kaizen.events import InstructionExample, now
+from kaizen.events import InstructionExample, RaftExample, now
 
 
 class BuiltSnapshot(BaseModel):
@@ -71,21 +72,48 @@ def build_snapshot(
         kept.append(result)
     instructions = [r.instruction for r in kept if r.instruction is not None]
     rafts = [r.raft for r in kept if r.raft is not None]
+    return build_version(
+        tenant,
+        instructions,
+        rafts,
+        parent=parent,
+        feedback=len(results),
+        filters=[*filters, "dedup_exact", *([f"dedup_near>={dedup.near_threshold}"] if dedup.near else [])],
+        rejections=dict(sorted(rejections.items())),
+        pii_counts=add_counts(*(r.pii_counts for r in results)),
+    )
+
+
+def build_version(
+    tenant: str,
+    instructions: Sequence[InstructionExample],
+    rafts: Sequence[RaftExample],
+    *,
+    parent: DatasetManifest | None,
+    source: str = "curation",
+    feedback: int = 0,
+    filters: list[str] | None = None,
+    rejections: dict[str, int] | None = None,
+    pii_counts: dict[str, int] | None = None,
+) -> BuiltSnapshot:
+    """The one way a version's files and manifest are made, whatever wrote the examples."""
     instructions_bytes = "".join(e.model_dump_json() + "\n" for e in instructions).encode()
     raft_bytes = "".join(e.model_dump_json() + "\n" for e in rafts).encode()
-    content = hashlib.sha256()
-    for part in (tenant.encode(), instructions_bytes, raft_bytes):
-        content.update(hashlib.sha256(part).digest())
+    # The version names the examples' content: the same examples re-sent as new events are the same version.
+    content = hashlib.sha256(tenant.encode())
+    for part in ([content_line(e) for e in instructions], [content_line(e) for e in rafts]):
+        content.update(hashlib.sha256("\n".join(part).encode()).digest())
     digest = content.hexdigest()
-    times = [r.instruction.created_at for r in kept if r.instruction is not None]
+    times = [e.created_at for e in instructions]
     manifest = DatasetManifest(
         version=digest[:VERSION_CHARS],
         content_hash=digest,
         tenant=tenant,
         parent=parent.version if parent and parent.version != digest[:VERSION_CHARS] else None,
         created_at=now(),
+        source=source,
         counts=DatasetCounts(
-            feedback=len(results),
+            feedback=feedback,
             instructions=len(instructions),
             accepted=sum(1 for e in instructions if e.accepted and e.rejected_output is None),
             corrected=sum(1 for e in instructions if e.accepted and e.rejected_output is not None),
@@ -100,9 +128,9 @@ def build_snapshot(
             first_feedback_at=min(times) if times else None,
             last_feedback_at=max(times) if times else None,
         ),
-        filters_applied=[*filters, "dedup_exact", *([f"dedup_near>={dedup.near_threshold}"] if dedup.near else [])],
-        rejections=dict(sorted(rejections.items())),
-        pii_counts=add_counts(*(r.pii_counts for r in results)),
+        filters_applied=filters or [],
+        rejections=rejections or {},
+        pii_counts=pii_counts or {},
         files={
             INSTRUCTIONS_FILE: hashlib.sha256(instructions_bytes).hexdigest(),
             RAFT_FILE: hashlib.sha256(raft_bytes).hexdigest(),

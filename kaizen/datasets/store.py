@@ -5,9 +5,10 @@ Layout under ``root``::
     staging/<tenant>/<writer>.jsonl      curation results as the curator produced them (append-only)
     versions/<version>/manifest.json     one immutable version: manifest + instructions.jsonl + raft.jsonl
 
-A snapshot reads everything staged for a tenant, keeps one result per feedback event (replays add nothing),
-removes duplicate examples, and writes a version named by the hash of its content: the same examples always
-make the same version.
+This class is the only writer and reader of that layout: the curator's snapshots, the bootstrap flow's model-written
+examples and training all go through it. A snapshot reads everything staged for a tenant, keeps one result per
+feedback event (replays add nothing), removes duplicate examples, and writes a version named by the hash of its
+content: the same examples always make the same version.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ import re
 import shutil
 import socket
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import ValidationError
 
 from kaizen.config import Settings
 from kaizen.curation.dedup import DedupConfig
 from kaizen.curation.records import CurationResult
+from kaizen.datasets.examples import DatasetSnapshot, Example
 from kaizen.datasets.manifest import (
     INSTRUCTIONS_FILE,
     MANIFEST_FILE,
@@ -33,12 +36,18 @@ from kaizen.datasets.manifest import (
     VERSION_CHARS,
     DatasetManifest,
 )
-from kaizen.datasets.snapshot import build_snapshot
+from kaizen.datasets.snapshot import BuiltSnapshot, build_snapshot, build_version
 from kaizen.events import TENANT_PATTERN, InstructionExample, RaftExample
+
+T = TypeVar("T", InstructionExample, RaftExample)
 
 
 class DatasetNotFound(LookupError):
     pass
+
+
+class DatasetCorrupt(ValueError):
+    """A version's file holds a line that is not its kind of example."""
 
 
 class DatasetStore:
@@ -104,6 +113,23 @@ class DatasetStore:
         built = build_snapshot(
             tenant, self.staged(tenant), dedup=dedup or DedupConfig(), filters=filters or [], parent=parent
         )
+        return self._write(built)
+
+    def add_version(
+        self,
+        tenant: str,
+        *,
+        instructions: Sequence[InstructionExample] = (),
+        raft: Sequence[RaftExample] = (),
+        source: str,
+    ) -> DatasetManifest:
+        """A version of examples written outside curation (e.g. the bootstrap flow's), stored like any other."""
+        self._staging(tenant)  # validates the tenant name
+        if any(e.tenant != tenant for e in [*instructions, *raft]):
+            raise ValueError(f"every example of a {tenant!r} version must belong to tenant {tenant!r}")
+        return self._write(build_version(tenant, instructions, raft, parent=self.latest(tenant), source=source))
+
+    def _write(self, built: BuiltSnapshot) -> DatasetManifest:
         existing = self._find(built.manifest.version)
         if existing is not None:
             return existing
@@ -169,10 +195,22 @@ class DatasetStore:
         return self.versions_dir / self.resolve(version)
 
     def instructions(self, version: str) -> list[InstructionExample]:
-        return [InstructionExample.model_validate_json(line) for line in _lines(self.path(version) / INSTRUCTIONS_FILE)]
+        return _read(self.path(version) / INSTRUCTIONS_FILE, InstructionExample)
 
     def raft(self, version: str) -> list[RaftExample]:
-        return [RaftExample.model_validate_json(line) for line in _lines(self.path(version) / RAFT_FILE)]
+        return _read(self.path(version) / RAFT_FILE, RaftExample)
+
+    def load(self, version: str, *, tenant: str | None = None) -> DatasetSnapshot:
+        """Every example of a version, as training reads it; ``tenant`` guards against training on another's data."""
+        manifest = self.manifest(version)
+        if tenant is not None and manifest.tenant != tenant:
+            raise DatasetNotFound(
+                f"dataset version {manifest.version} belongs to tenant {manifest.tenant!r}, not {tenant!r}"
+            )
+        examples: list[Example] = [*self.instructions(manifest.version), *self.raft(manifest.version)]
+        return DatasetSnapshot(
+            version=manifest.version, tenant=manifest.tenant, examples=examples, path=self.path(manifest.version)
+        )
 
     def verify(self, version: str) -> bool:
         """True when the files on disk still hash to what the manifest recorded."""
@@ -184,8 +222,16 @@ class DatasetStore:
         )
 
 
-def _lines(path: Path) -> list[str]:
-    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+def _read(path: Path, model: type[T]) -> list[T]:
+    """The file's examples; a bad line names its file and line instead of being dropped."""
+    out: list[T] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(model.model_validate_json(line))
+            except ValidationError as exc:
+                raise DatasetCorrupt(f"{path}:{number}: not a {model.kind}: {exc}") from exc
+    return out
 
 
 def _tenant_of(result: CurationResult) -> str | None:

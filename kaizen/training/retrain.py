@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from torch import nn
 
 from kaizen.config import Settings
+from kaizen.datasets.examples import DatasetSnapshot
 from kaizen.events import AdapterAction, AdapterEvent
 from kaizen.registry import AdapterManifest, AdapterRegistry, AdapterStatus
 from kaizen.registry.events import adapter_event_for
@@ -18,7 +19,6 @@ from kaizen.training.adapters import attach, save_adapter
 from kaizen.training.answer_cache import AnswerCache
 from kaizen.training.config import SERVABLE_METHODS, Method, TrainingConfig, default_config
 from kaizen.training.data import TrainingExample, to_training_examples
-from kaizen.training.dataset_source import DatasetSnapshot
 from kaizen.training.evaluate import EvalReport, evaluate_with
 from kaizen.training.gate import GateDecision, GatePolicy
 from kaizen.training.generation import generate_answers
