@@ -2,10 +2,10 @@ from pathlib import Path
 
 import pytest
 
+from kaizen.datasets.examples import snapshot_of
 from kaizen.registry import AdapterManifest, AdapterRegistry, AdapterStatus
 from kaizen.training import retrain as steps
 from kaizen.training.config import Method, TrainingConfig
-from kaizen.datasets.examples import snapshot_of
 from kaizen.training.gate import GateDecision
 from kaizen.training.trainer import TrainResult
 from tests.training_facts import fact_examples
