@@ -65,10 +65,6 @@ class Topics(BaseModel):
     def dead_letters(self) -> str:
         return self._name("dead-letters")
 
-    @property
-    def retrain_triggers(self) -> str:
-        return self._name("retrain.triggers")
-
     def specs(self) -> list[TopicSpec]:
         p = self.partitions
         return [
@@ -83,7 +79,6 @@ class Topics(BaseModel):
             # One partition: adapter events must be seen in order by every serving replica.
             TopicSpec(name=self.adapters, event=ev.AdapterEvent.kind, partitions=1, compacted=False),
             TopicSpec(name=self.dead_letters, event=ev.DeadLetter.kind, partitions=1),
-            TopicSpec(name=self.retrain_triggers, event="retrain_trigger", partitions=1),
         ]
 
     def names(self) -> list[str]:
