@@ -69,12 +69,17 @@ def test_requests_in_responses_out_with_duplicates_failures_and_poison(
             producer.send(topics.requests, request)
         producer.send(topics.requests, good[0])  # delivered twice
         producer.send(topics.requests, failing)
+    # From a newer producer: fields this service does not know (top level and nested) are ignored, not refused.
+    newer = _request("from a newer producer")
+    newer_wire = json.loads(newer.to_bytes()) | {"priority": "high"}
+    newer_wire["options"]["beam_width"] = 4
     raw = KafkaProducer(bootstrap_servers=kaizen_settings.kafka_bootstrap)
     raw.send(topics.requests, value=b'{"question": 12}', key=b"x")
+    raw.send(topics.requests, value=json.dumps(newer_wire).encode(), key=b"newer")
     raw.flush()
     raw.close()
 
-    expected = {r.event_id for r in [*good, failing]}
+    expected = {r.event_id for r in [*good, failing, newer]}
     with EventReader(kaizen_settings, topics.responses, InteractionResponse) as reader:
         responses = reader.collect(until=lambda got: {r.request_id for r in got} >= expected, timeout=60)
         responses += reader.collect(until=lambda got: False, timeout=2)  # anything extra (a second answer)?
@@ -87,13 +92,18 @@ def test_requests_in_responses_out_with_duplicates_failures_and_poison(
         assert response.response_id == InteractionResponse.response_id_for(request.event_id)
     assert "scripted model failure" in (by_request[failing.event_id].error or "")
 
-    letters = read_events(kaizen_settings, topics.dead_letters, DeadLetter, count=1, timeout=30)
-    assert letters and letters[0].service == "serving" and "question" in letters[0].error
+    assert by_request[newer.event_id].answer == "scripted answer"
+    with EventReader(kaizen_settings, topics.dead_letters, DeadLetter) as reader:
+        letters = reader.collect(until=lambda got: len(got) >= 1, timeout=30)
+        letters += reader.collect(until=lambda got: False, timeout=2)  # the newer producer's must not be here
+    assert len(letters) == 1 and letters[0].service == "serving" and "question" in letters[0].error
 
     metrics = httpx.get(scripted_serving.url + "/metrics", timeout=5).text
     assert "kaizen_interaction_duplicates_total 1.0" in metrics
     assert 'kaizen_interactions_total{adapter="base",status="error",strategy="direct"} 1.0' in metrics
     assert "kaizen_dead_letters_total" in metrics
+    for field in ("priority", "options.beam_width"):
+        assert f'kaizen_event_unknown_fields_total{{event_type="interaction_request",field="{field}"}} 1.0' in metrics
 
 
 def test_promoted_adapter_changes_later_responses_without_failures(

@@ -39,7 +39,7 @@ INVALID: dict[str, tuple[bytes | None, str]] = {
     "unknown mode": (_with(mode="telepathy"), "mode"),
     "oversized text": (_with(question="x" * 5_000), "exceeds the limit"),
     "wrong schema version": (_with(schema_version=7), "schema_version"),
-    "unknown field": (_with(priority="high"), "priority"),
+    "unknown field beside a bad one": (_with(priority="high", mode="telepathy"), "mode"),
     "naive timestamp": (_with(created_at="2026-01-01T00:00:00"), "timezone"),
     "bad tenant": (_with(tenant="NOT A TENANT!"), "tenant"),
     "blank question": (_with(question="   "), "blank"),

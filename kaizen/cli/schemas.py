@@ -23,10 +23,15 @@ def export(directory: Path = typer.Option(DEFAULT_DIR, "--dir", help="Output dir
 
 @schemas_app.command("check")
 def check(directory: Path = typer.Option(DEFAULT_DIR, "--dir")) -> None:
-    """Fail if the checked-in schemas differ from the code."""
+    """Fail if the checked-in schemas differ from the code, and say whether the change keeps compatibility."""
+    console.print(f"rule: {schemas.COMPATIBILITY}")
+    incompatible = schemas.compatibility_report(directory)
+    for name, problems in incompatible.items():
+        console.print(f"[red]{name} changed incompatibly:[/] {'; '.join(problems)} — bump schema_version")
     problems = schemas.stale(directory)
     if problems:
         console.print(f"[red]stale schemas:[/] {', '.join(problems)} — run `kaizen schemas export`")
+    if problems or incompatible:
         raise typer.Exit(1)
     console.print("schemas are up to date")
 

@@ -1,16 +1,29 @@
-"""Decoding of wire bytes into events: the one place where bad input is recognised and explained."""
+"""Decoding of wire bytes into events: the one place where bad input is recognised and explained.
+
+Consumers are tolerant and producers strict (``schemas/README.md``): a field this code does not know is one a newer
+producer added within the same major ``schema_version``, so it is dropped and counted, never a reason to refuse.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
-from typing import TypeVar
+import logging
+from typing import Any, TypeVar
 
+from prometheus_client import Counter
 from pydantic import ValidationError
 
-from kaizen.events import DeadLetter, Event
+from kaizen.events import SCHEMA_VERSION, DeadLetter, Event
 
 E = TypeVar("E", bound=Event)
+log = logging.getLogger(__name__)
+
+UNKNOWN_FIELDS = Counter(
+    "kaizen_event_unknown_fields_total",
+    "Fields a consumer did not know and ignored (a newer producer's), per event type and field",
+    ["event_type", "field"],
+)
 
 
 class InvalidEvent(ValueError):
@@ -54,12 +67,32 @@ def decode(raw: bytes | str | None, model: type[E], *, max_text_chars: int | Non
     if max_text_chars is not None and (longest := _longest_text(data)) > max_text_chars:
         raise InvalidEvent(f"text field of {longest} chars exceeds the limit of {max_text_chars}", "oversized")
     version = data.get("schema_version")
-    if version is not None and version != 1:
-        raise InvalidEvent(f"unsupported schema_version {version!r} (this service reads 1)", "schema_version")
+    if version is not None and version != SCHEMA_VERSION:
+        raise InvalidEvent(
+            f"unsupported schema_version {version!r} (this service reads {SCHEMA_VERSION})", "schema_version"
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        unknown = [item["loc"] for item in exc.errors() if item["type"] == "extra_forbidden"]
+        if not unknown:
+            raise InvalidEvent(f"invalid {model.kind}: {_describe(exc)}", "validation") from exc
+    # The models forbid extras so that producers stay strict; here the unknown fields are dropped and counted.
+    for loc in unknown:
+        _drop(data, loc)
+        field = ".".join(str(p) for p in loc if not isinstance(p, int))
+        UNKNOWN_FIELDS.labels(model.kind, field).inc()
+    log.debug("ignored unknown fields of %s: %s", model.kind, unknown)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise InvalidEvent(f"invalid {model.kind}: {_describe(exc)}", "validation") from exc
+
+
+def _drop(data: Any, loc: tuple[str | int, ...]) -> None:
+    for part in loc[:-1]:
+        data = data[part]
+    del data[loc[-1]]
 
 
 def dead_letter(
