@@ -12,7 +12,7 @@ from kaizen.cli.main import app
 from kaizen.curation.pipeline import Curator, CuratorConfig
 from kaizen.curation.raft import RaftConfig
 from kaizen.curation.records import CurationResult
-from kaizen.datasets.export import ExportFormat, export_lines, statistics
+from kaizen.datasets.export import ExportFormat, export_hf_dir, export_lines, statistics
 from kaizen.datasets.store import DatasetCorrupt, DatasetNotFound, DatasetStore
 from kaizen.events import RaftDocument, RaftExample, Thumbs
 from tests.test_curation_pipeline import feedback, response
@@ -166,6 +166,84 @@ def test_exports(store: DatasetStore) -> None:
     assert report.labels == {"accepted": 3, "rejected_pair": 1}
 
 
+def test_preference_pairs_from_corrections_and_rejected_answers(store: DatasetStore) -> None:
+    results = curated()
+    # A thumbs-down on a wrong answer to a question that also has an accepted answer: a rejected pair with a partner.
+    curator = Curator(CuratorConfig())
+    wrong = response("The capital of France is Marseille.", tenant="acme")
+    curator.add_response(wrong)
+    results.append(curator.add_feedback(feedback(wrong, thumbs=Thumbs.down)))
+    store.append(results)
+    version = store.snapshot("acme").version
+    pairs = [json.loads(line) for line in export_lines(store, version, ExportFormat.preference)]
+    by_rejected = {p["rejected"]: p for p in pairs}
+    # the correction over the answer it corrected
+    assert by_rejected["Lyon."]["chosen"] == "Paris is." and "capital of France" in by_rejected["Lyon."]["prompt"]
+    # the rejected answer under the accepted answer to the same question
+    assert by_rejected["The capital of France is Marseille."]["chosen"] == "The capital of France is Paris."
+    # a rejected answer to a question nobody answered well has nothing to prefer: left out
+    assert "Berlin is the capital of Spain." not in by_rejected and len(pairs) == 2
+    assert statistics(store, version).preference_pairs == 2
+
+
+def test_openai_exports_validate_against_the_openai_types(store: DatasetStore) -> None:
+    from openai.types.chat import ChatCompletionAssistantMessageParam, ChatCompletionMessageParam
+    from pydantic import TypeAdapter
+
+    message, assistant = TypeAdapter(ChatCompletionMessageParam), TypeAdapter(ChatCompletionAssistantMessageParam)
+    curator = Curator(CuratorConfig())
+    wrong = response("The capital of France is Marseille.", tenant="acme")
+    curator.add_response(wrong)
+    store.append([*curated(), curator.add_feedback(feedback(wrong, thumbs=Thumbs.down))])
+    version = store.snapshot("acme").version
+    chat = [json.loads(line) for line in export_lines(store, version, ExportFormat.openai)]
+    assert len(chat) == 3
+    for row in chat:
+        assert set(row) == {"messages"}  # strict: no key OpenAI does not know
+        for m in row["messages"]:
+            assert set(m) == {"role", "content"} and m["content"].strip()
+            message.validate_python(m)
+        assert row["messages"][-1]["role"] == "assistant"
+    dpo = [json.loads(line) for line in export_lines(store, version, ExportFormat.openai_dpo)]
+    assert len(dpo) == 2
+    for row in dpo:
+        assert set(row) == {"input", "preferred_output", "non_preferred_output"}
+        for m in row["input"]["messages"]:
+            message.validate_python(m)
+        for side in ("preferred_output", "non_preferred_output"):
+            assert len(row[side]) == 1
+            assistant.validate_python(row[side][0])
+
+
+def test_hf_export_loads_with_datasets_and_carries_a_card(
+    store: DatasetStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    import datasets
+
+    store.append(curated())
+    manifest = store.snapshot("acme")
+    out = tmp_path / "hf" / manifest.version
+    counts = export_hf_dir(store, manifest.version, out)
+    assert counts == {"sft": 3, "raft": 3, "preference": 1}
+    card = (out / "README.md").read_text()
+    header = yaml.safe_load(card.split("---\n")[1])
+    assert [c["config_name"] for c in header["configs"]] == ["sft", "raft", "preference"]
+    assert manifest.content_hash in card
+    cache = str(tmp_path / "hf-cache")
+    sft = datasets.load_dataset(str(out), "sft", split="train", cache_dir=cache)
+    assert sft.num_rows == 3 and sft[0]["messages"][0]["role"] == "user"
+    pref = datasets.load_dataset(str(out), "preference", split="train", cache_dir=cache)
+    assert pref.column_names == ["id", "prompt", "chosen", "rejected"] and pref[0]["chosen"] == "Paris is."
+    raft = datasets.load_dataset(str(out), "raft", split="train", cache_dir=cache)
+    assert raft.num_rows == 3 and "##begin_quote##" in raft[0]["cot_answer"]
+    default = datasets.load_dataset(str(out), split="train", cache_dir=cache)  # the card's default config
+    assert default.num_rows == 3
+
+
 def test_cli(store: DatasetStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("KAIZEN_DATASETS_URL", f"file://{store.root}")
     runner = CliRunner()
@@ -185,5 +263,9 @@ def test_cli(store: DatasetStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     assert raft.exit_code == 0 and raft.output.count("##begin_quote##") >= 3
     stats = runner.invoke(app, ["datasets", "stats", version])
     assert stats.exit_code == 0 and "RAFT examples" in stats.output and "EMAIL=1" in stats.output
+    hf = runner.invoke(app, ["datasets", "export", version, "--format", "hf", "-o", str(tmp_path / "hf")])
+    assert hf.exit_code == 0 and "sft=3" in hf.output and (tmp_path / "hf" / "README.md").exists()
+    no_dir = runner.invoke(app, ["datasets", "export", version, "--format", "hf"])
+    assert no_dir.exit_code == 1 and "--output" in no_dir.output
     missing = runner.invoke(app, ["datasets", "show", "ffff"])
     assert missing.exit_code == 1 and "no dataset version" in missing.output

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kaizen.config import Settings
-from kaizen.datasets.export import ExportFormat, LengthStats, export_lines, statistics
+from kaizen.datasets.export import ExportFormat, LengthStats, export_hf_dir, export_lines, statistics
 from kaizen.datasets.store import DatasetNotFound, DatasetStore
 
 console = Console()
@@ -74,11 +74,22 @@ def snapshot(tenant: Annotated[str, typer.Option(help="Tenant to snapshot.")] = 
 def export(
     version: Annotated[str, typer.Argument(help="A version, a unique prefix, or latest[:tenant].")],
     fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="Output form.")] = ExportFormat.chat,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write; default stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (a directory for hf); default stdout.")
+    ] = None,
 ) -> None:
-    """Write a version as chat messages, RAFT rows, raw JSONL or its statistics."""
+    """Write a version as chat messages, RAFT rows, preference pairs, OpenAI fine-tuning JSONL, raw JSONL, its
+    statistics, or (hf) a directory that Hugging Face ``datasets`` loads, with a dataset card."""
     store = _store()
     try:
+        if fmt == ExportFormat.hf:
+            if output is None:
+                _fail("--format hf writes a directory: give it with --output")
+                return
+            counts = export_hf_dir(store, version, output)
+            listed = ", ".join(f"{k}={v}" for k, v in counts.items()) or "no rows"
+            console.print(f"wrote {output} ({listed})", style="green")
+            return
         lines = export_lines(store, version, fmt)
         if output is None:
             for line in lines:
@@ -117,6 +128,7 @@ def stats(version: Annotated[str, typer.Argument(help="A version, a unique prefi
             f"{m.counts.accepted} / {m.counts.corrected} / {m.counts.rejected_pairs}",
         ),
         ("  with context", report.with_context),
+        ("preference pairs", report.preference_pairs),
         ("RAFT examples (oracle included)", f"{m.counts.raft} ({m.counts.raft_oracle_included})"),
         ("instruction chars mean / median / max", _lengths(report.instruction_chars)),
         ("target chars mean / median / max", _lengths(report.output_chars)),

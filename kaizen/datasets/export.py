@@ -1,4 +1,7 @@
-"""Exports of a dataset version in the forms trainers read, and its statistics."""
+"""Exports of a dataset version in the forms trainers read, and its statistics.
+
+Line formats go to a file or stdout; ``hf`` is a directory that Hugging Face ``datasets`` loads, with a dataset card.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,10 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from enum import StrEnum
+from pathlib import Path
 from statistics import mean, median
 
+import yaml
 from pydantic import BaseModel, Field
 
 from kaizen.datasets.manifest import DatasetManifest
@@ -19,13 +24,65 @@ class ExportFormat(StrEnum):
     chat = "chat"  # {"messages": [...]} per accepted example: supervised fine-tuning
     raft = "raft"  # RAFT rows: documents + question as the prompt, the quoted chain of thought as the target
     jsonl = "jsonl"  # every instruction example as stored, rejected pairs included
+    preference = "preference"  # {"prompt", "chosen", "rejected"} per pair: DPO (TRL's standard format)
+    openai = "openai"  # OpenAI supervised fine-tuning: {"messages": [...]} and nothing else
+    openai_dpo = "openai-dpo"  # OpenAI preference fine-tuning: input / preferred_output / non_preferred_output
     stats = "stats"  # one JSON object: the statistics report
+    hf = "hf"  # a directory for Hugging Face ``datasets``: one config per form, and a dataset card
 
 
 def chat_rows(examples: list[InstructionExample]) -> Iterator[dict[str, object]]:
     for ex in examples:
         if ex.accepted and ex.output.strip():
             yield {"id": ex.example_id, "messages": ex.to_chat()}
+
+
+class PreferencePair(BaseModel):
+    id: str
+    prompt: str
+    chosen: str
+    rejected: str
+
+
+def _prompt(ex: InstructionExample) -> str:
+    return ex.to_chat()[0]["content"]
+
+
+def _key(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def preference_pairs(examples: list[InstructionExample]) -> list[PreferencePair]:
+    """A corrected answer is a pair by itself (the correction over the answer); a rejected answer pairs with an
+    accepted or corrected answer to the same prompt, and is left out when there is none (nothing to prefer)."""
+    chosen_for: dict[str, str] = {}
+    for ex in examples:
+        if ex.accepted and ex.output.strip():
+            chosen_for.setdefault(_key(_prompt(ex)), ex.output)
+    pairs: list[PreferencePair] = []
+    for ex in examples:
+        rejected = (ex.rejected_output or "").strip()
+        if not rejected:
+            continue
+        chosen = ex.output if ex.accepted else chosen_for.get(_key(_prompt(ex)), "")
+        if chosen.strip() and _key(chosen) != _key(rejected):
+            pairs.append(PreferencePair(id=ex.example_id, prompt=_prompt(ex), chosen=chosen, rejected=rejected))
+    return pairs
+
+
+def openai_chat_rows(examples: list[InstructionExample]) -> Iterator[dict[str, object]]:
+    # OpenAI rejects keys it does not know: the example id stays out.
+    for row in chat_rows(examples):
+        yield {"messages": row["messages"]}
+
+
+def openai_dpo_rows(pairs: list[PreferencePair]) -> Iterator[dict[str, object]]:
+    for p in pairs:
+        yield {
+            "input": {"messages": [{"role": "user", "content": p.prompt}]},
+            "preferred_output": [{"role": "assistant", "content": p.chosen}],
+            "non_preferred_output": [{"role": "assistant", "content": p.rejected}],
+        }
 
 
 def raft_prompt(example: RaftExample) -> str:
@@ -68,6 +125,7 @@ class DatasetStats(BaseModel):
     raft_documents: LengthStats
     with_context: int
     labels: dict[str, int] = Field(default_factory=dict)
+    preference_pairs: int = 0
 
 
 def statistics(store: DatasetStore, version: str) -> DatasetStats:
@@ -82,10 +140,29 @@ def statistics(store: DatasetStore, version: str) -> DatasetStats:
         raft_documents=LengthStats.of([len(ex.documents) for ex in rafts]),
         with_context=sum(1 for ex in instructions if ex.context),
         labels=dict(Counter("accepted" if ex.accepted else "rejected_pair" for ex in instructions)),
+        preference_pairs=len(preference_pairs(instructions)),
     )
 
 
+def rows(store: DatasetStore, version: str, fmt: ExportFormat) -> Iterator[dict[str, object]]:
+    """The rows of a line format."""
+    if fmt == ExportFormat.chat:
+        yield from chat_rows(store.instructions(version))
+    elif fmt == ExportFormat.raft:
+        yield from raft_rows(store.raft(version))
+    elif fmt == ExportFormat.preference:
+        yield from (p.model_dump() for p in preference_pairs(store.instructions(version)))
+    elif fmt == ExportFormat.openai:
+        yield from openai_chat_rows(store.instructions(version))
+    elif fmt == ExportFormat.openai_dpo:
+        yield from openai_dpo_rows(preference_pairs(store.instructions(version)))
+    else:
+        raise ValueError(f"{fmt.value} is not a line format")
+
+
 def export_lines(store: DatasetStore, version: str, fmt: ExportFormat) -> Iterator[str]:
+    if fmt == ExportFormat.hf:
+        raise ValueError("the hf export is a directory: use export_hf_dir")
     if fmt == ExportFormat.stats:
         yield statistics(store, version).model_dump_json(indent=2)
         return
@@ -93,6 +170,62 @@ def export_lines(store: DatasetStore, version: str, fmt: ExportFormat) -> Iterat
         for ex in store.instructions(version):
             yield ex.model_dump_json()
         return
-    rows = chat_rows(store.instructions(version)) if fmt == ExportFormat.chat else raft_rows(store.raft(version))
-    for row in rows:
+    for row in rows(store, version, fmt):
         yield json.dumps(row, ensure_ascii=False)
+
+
+# Hugging Face configs: name -> (line format, what a row is)
+HF_CONFIGS = {
+    "sft": (ExportFormat.chat, "accepted and corrected answers as chat messages (supervised fine-tuning)"),
+    "raft": (ExportFormat.raft, "RAFT rows: documents and question, the answer quoting its oracle"),
+    "preference": (ExportFormat.preference, "prompt, chosen, rejected (DPO)"),
+}
+
+
+def export_hf_dir(store: DatasetStore, version: str, out: Path) -> dict[str, int]:
+    """``out`` becomes a dataset repository: ``datasets.load_dataset(out, config)``. Returns rows per config."""
+    manifest = store.manifest(version)
+    out.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {}
+    for name, (fmt, _) in HF_CONFIGS.items():
+        lines = [json.dumps(row, ensure_ascii=False) for row in rows(store, manifest.version, fmt)]
+        path = out / name / "train.jsonl"
+        if not lines:  # an empty config would not load: it is left out of the card too
+            path.unlink(missing_ok=True)
+            continue
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        counts[name] = len(lines)
+    (out / "README.md").write_text(dataset_card(manifest, counts), encoding="utf-8")
+    return counts
+
+
+def dataset_card(manifest: DatasetManifest, counts: dict[str, int]) -> str:
+    configs = [
+        {"config_name": name, "data_files": [{"split": "train", "path": f"{name}/train.jsonl"}]} for name in counts
+    ]
+    if configs:
+        configs[0]["default"] = True
+    header = {
+        "pretty_name": f"Kaizen dataset {manifest.version} ({manifest.tenant})",
+        "tags": ["kaizen", manifest.source],
+        "configs": configs,
+    }
+    c = manifest.counts
+    body = [
+        f"# Kaizen dataset {manifest.version}",
+        "",
+        f"Tenant `{manifest.tenant}`, written by {manifest.source} on {manifest.created_at:%Y-%m-%d %H:%M} UTC; "
+        f"content hash `{manifest.content_hash}`; parent {manifest.parent or 'none'}.",
+        "",
+        "| config | rows | a row is |",
+        "|---|---:|---|",
+        *(f"| {name} | {n} | {HF_CONFIGS[name][1]} |" for name, n in counts.items()),
+        "",
+        f"From {c.feedback} feedback events: {c.accepted} accepted, {c.corrected} corrected, "
+        f"{c.rejected_pairs} rejected answers; {c.raft} RAFT examples ({c.raft_oracle_included} with the oracle).",
+        f"Filters: {', '.join(manifest.filters_applied) or 'none'}. "
+        f"Personal data replaced: {', '.join(f'{k}={v}' for k, v in manifest.pii_counts.items()) or 'none'}.",
+        "",
+    ]
+    return f"---\n{yaml.safe_dump(header, sort_keys=False, allow_unicode=True)}---\n\n" + "\n".join(body)
