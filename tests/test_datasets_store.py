@@ -180,7 +180,9 @@ def test_preference_pairs_from_corrections_and_rejected_answers(store: DatasetSt
     # the correction over the answer it corrected
     assert by_rejected["Lyon."]["chosen"] == "Paris is." and "capital of France" in by_rejected["Lyon."]["prompt"]
     # the rejected answer under the accepted answer to the same question
-    assert by_rejected["The capital of France is Marseille."]["chosen"] == "The capital of France is Paris."
+    # (dedup keeps one of the two near-identical accepted answers, whichever came first)
+    chosen = by_rejected["The capital of France is Marseille."]["chosen"]
+    assert chosen in {"The capital of France is Paris.", "the capital of France is Paris!"}
     # a rejected answer to a question nobody answered well has nothing to prefer: left out
     assert "Berlin is the capital of Spain." not in by_rejected and len(pairs) == 2
     assert statistics(store, version).preference_pairs == 2

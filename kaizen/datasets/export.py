@@ -54,11 +54,15 @@ def _key(text: str) -> str:
 
 def preference_pairs(examples: list[InstructionExample]) -> list[PreferencePair]:
     """A corrected answer is a pair by itself (the correction over the answer); a rejected answer pairs with an
-    accepted or corrected answer to the same prompt, and is left out when there is none (nothing to prefer)."""
+    accepted or corrected answer to the same prompt, and is left out when there is none (nothing to prefer).
+
+    Of several good answers to one prompt the first in sorted order is chosen: a version's examples come in no fixed
+    order, and an export of one version must always be the same file."""
     chosen_for: dict[str, str] = {}
     for ex in examples:
         if ex.accepted and ex.output.strip():
-            chosen_for.setdefault(_key(_prompt(ex)), ex.output)
+            key = _key(_prompt(ex))
+            chosen_for[key] = min(chosen_for.get(key, ex.output), ex.output)
     pairs: list[PreferencePair] = []
     for ex in examples:
         rejected = (ex.rejected_output or "").strip()
