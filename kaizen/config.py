@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(8, ge=1)
     batch_window_ms: float = Field(10.0, ge=0)
     canary_share: float = Field(0.1, ge=0.0, le=1.0)
+    max_loaded_adapters: int = Field(
+        16,
+        ge=1,
+        description="Adapters a serving replica keeps loaded (~15 MB each for Gemma 270M LoRA r=16); past it, "
+        "idle tenants' adapters are unloaded least recently used first and reloaded on their next request.",
+    )
 
     # --- registry, datasets, orchestration ----------------------------------------------------
     registry_url: str = Field("", description="file://<path>; empty = <data_dir>/registry.")

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from kaizen.events import InteractionRequest, InteractionResponse
 from kaizen.gateway import openai_api as oa
-from kaizen.gateway.errors import check_text_limit, error_response
+from kaizen.gateway.errors import check_text_limit, error_response, error_type, serving_error
 from kaizen.gateway.routes import Tenant, bus_of, settings_of
 from kaizen.gateway.store import ResponseStore
 
@@ -45,10 +45,11 @@ def _failure(event: InteractionRequest, response: InteractionResponse | None, ti
             code="timeout",
             headers=headers,
         )
+    status, message, code = serving_error(response)
     return error_response(
-        502,
-        f"the model failed to answer: {response.error}",
-        code="generation_failed",
+        status,
+        message,
+        code=code,
         headers=headers,
         extra={"kaizen": oa.kaizen_extension(response)},
     )
@@ -88,10 +89,14 @@ async def _stream(
         response = waiting.result()
     finally:
         waiting.cancel()
-    if response is None or response.error:
-        message = f"no response within {timeout:.0f}s" if response is None else f"model failed: {response.error}"
-        code = "timeout" if response is None else "generation_failed"
-        yield oa.sse({"error": {"message": message, "type": "api_error", "code": code}})
+    if response is None:
+        yield oa.sse(
+            {"error": {"message": f"no response within {timeout:.0f}s", "type": "api_error", "code": "timeout"}}
+        )
+        return
+    if response.error:
+        status, message, code = serving_error(response)
+        yield oa.sse({"error": {"message": message, "type": error_type(status), "code": code}})
         return
     for chunk in oa.answer_chunks(body, response):
         yield chunk

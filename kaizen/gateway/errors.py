@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kaizen.events import InteractionResponse
 from kaizen.gateway.schemas import ErrorBody, ErrorDetail
 
 _TYPES = {
@@ -22,6 +23,23 @@ _TYPES = {
     503: "service_unavailable",
     504: "timeout_error",
 }
+
+
+# Serving's error codes (InteractionResponse.error_code) that name the caller's mistake, not a model failure.
+SERVING_ERRORS = {"adapter_not_found": 404}
+
+
+def serving_error(response: InteractionResponse) -> tuple[int, str, str]:
+    """(HTTP status, message, code) for a response that carries an error: a refused pin is the caller's 404,
+    anything else is the model failing (502)."""
+    code = response.error_code or ""
+    if code in SERVING_ERRORS:
+        return SERVING_ERRORS[code], response.error or code, code
+    return 502, f"the model failed to answer: {response.error}", "generation_failed"
+
+
+def error_type(status: int) -> str:
+    return _TYPES.get(status, "invalid_request_error")
 
 
 class FieldError(ValueError):
@@ -41,7 +59,7 @@ def error_response(
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    detail = ErrorDetail(message=message, type=_TYPES.get(status, "invalid_request_error"), field=field, code=code)
+    detail = ErrorDetail(message=message, type=error_type(status), field=field, code=code)
     content = ErrorBody(error=detail).model_dump() | (extra or {})
     return JSONResponse(content, status_code=status, headers=headers)
 
