@@ -20,12 +20,13 @@ from transformers import AutoModelForCausalLM
 
 from bench._llm_arrivals import compare
 from kaizen.config import Settings
+from kaizen.events import AdapterAction, AdapterEvent
 from kaizen.llm.adapters import AdapterManager
 from kaizen.llm.engine import GenerationEngine
 from kaizen.llm.fingerprint import fingerprint
 from kaizen.llm.model import LoadedModel, load_model
 from kaizen.llm.prepare import resolve_base_model
-from kaizen.registry import AdapterManifest, AdapterRegistry
+from kaizen.registry import AdapterManifest, AdapterRegistry, AdapterRollout
 
 RESULTS = Path(__file__).resolve().parent / "results" / "llm.json"
 PROMPTS = [
@@ -113,14 +114,24 @@ def make_adapters(model_dir: Path, registry: AdapterRegistry, work: Path, count:
 
 
 async def swaps(engine: GenerationEngine, manager: AdapterManager, versions: list[str], count: int) -> dict:
+    """Promotions while clients run: each request takes its adapter from the rollout state machine, as serving does."""
     failed, served = 0, 0
     stop = asyncio.Event()
+    rollout = AdapterRollout()
+
+    def promote(version: str) -> None:
+        checksum = manager.manifest(version).checksum
+        rollout.apply(
+            AdapterEvent(
+                tenant="bench", action=AdapterAction.promoted, version=version, manifest_url="-", checksum=checksum
+            )
+        )
 
     async def client(prompt: str) -> None:
         nonlocal failed, served
         while not stop.is_set():
             try:
-                await engine.generate(prompt, max_new_tokens=8)
+                await engine.generate(prompt, max_new_tokens=8, adapter=rollout.choose("bench", "user"))
                 served += 1
             except Exception:
                 failed += 1
@@ -131,13 +142,16 @@ async def swaps(engine: GenerationEngine, manager: AdapterManager, versions: lis
     for index in range(count):
         version = versions[index % len(versions)]  # cycling 3 versions: each one was unloaded since its last use
         start = time.perf_counter()
-        await manager.swap(version)
+        await manager.aload(version)
+        promote(version)
         load_activate.append((time.perf_counter() - start) * 1000)
+        if index >= 2:  # the one before the previous: no request can still be choosing it
+            manager.unload(versions[(index - 2) % len(versions)])
         await asyncio.sleep(0.05)
-    for _ in range(count):  # toggling two loaded adapters: activation alone
-        version = manager.previous_version or versions[0]
+    loaded = [v for v in versions if v in manager.loaded]
+    for index in range(count):  # toggling two loaded adapters: the promotion alone
         start = time.perf_counter()
-        manager.activate(version)
+        promote(loaded[index % 2])
         activate.append((time.perf_counter() - start) * 1000)
         await asyncio.sleep(0.02)
     stop.set()

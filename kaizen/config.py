@@ -117,6 +117,12 @@ class Settings(BaseSettings):
         "requests that would exceed it wait, one that cannot fit even alone is refused.",
     )
     canary_share: float = Field(0.1, ge=0.0, le=1.0)
+    max_loaded_adapters: int = Field(
+        16,
+        ge=1,
+        description="Adapters a serving replica keeps loaded (~15 MB each for Gemma 270M LoRA r=16); past it, "
+        "idle tenants' adapters are unloaded least recently used first and reloaded on their next request.",
+    )
 
     # --- registry, datasets, orchestration ----------------------------------------------------
     registry_url: str = Field("", description="file://<path>; empty = <data_dir>/registry.")

@@ -149,6 +149,9 @@ class InteractionResponse(Event):
     prompt_version: str | None = None
     latency_ms: float = 0.0
     error: str | None = None
+    error_code: str | None = Field(
+        None, max_length=64, description="Why it failed, for machines: e.g. adapter_not_found (a refused pin)."
+    )
 
     @staticmethod
     def response_id_for(request_id: uuid.UUID) -> uuid.UUID:

@@ -17,6 +17,8 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from kaizen.config import Settings
 from kaizen.events import (
+    AdapterAction,
+    AdapterEvent,
     DocumentEvent,
     Event,
     Feedback,
@@ -39,13 +41,16 @@ B = {"Authorization": "Bearer token-b"}
 class ScriptedBus:
     """Records what the gateway produces and answers requests the way the serving service would."""
 
-    def __init__(self, settings: Settings, *, answer_delay: float = 0.0, fail: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, *, answer_delay: float = 0.0, fail: bool = False, error_code: str | None = None
+    ) -> None:
         self.topics = Topics.from_settings(settings)
         self.state = ObservedState(ResponseStore(settings.gateway_store_size), ServingMetrics())
         self.store = self.state.store
         self.sent: list[tuple[str, Event]] = []
         self.answer_delay = answer_delay
         self.fail = fail
+        self.error_code = error_code
         self.hold = False
         self.streamed_pieces = 2
         self._started = False
@@ -88,6 +93,7 @@ class ScriptedBus:
             answer=text,
             adapter_version="v1",
             error="model exploded" if self.fail else None,
+            error_code=self.error_code if self.fail else None,
             latency_ms=12.0,
         )
         self.state.on_response(response)
@@ -303,6 +309,19 @@ async def test_chat_completion_failure_is_502_with_the_ids(settings: Settings) -
     assert response.headers["x-kaizen-response-id"]
 
 
+async def test_a_refused_adapter_pin_is_404_not_a_model_failure(settings: Settings) -> None:
+    bus = ScriptedBus(settings, fail=True, error_code="adapter_not_found")
+    app = create_app(settings, bus=bus)
+    transport = httpx.ASGITransport(app=app)
+    body = {"model": "kaizen", "messages": [{"role": "user", "content": "q"}], "kaizen": {"adapter": "beta-v0001"}}
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+        response = await http.post("/v1/chat/completions", json=body, headers=A)
+        streamed = await http.post("/v1/chat/completions", json=body | {"stream": True}, headers=A)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "adapter_not_found"
+    assert '"code": "adapter_not_found"' in streamed.text and "not_found_error" in streamed.text
+
+
 async def test_chat_completion_timeout_is_504(client: httpx.AsyncClient, bus: ScriptedBus) -> None:
     bus.hold = True
     response = await client.post(
@@ -381,7 +400,13 @@ async def test_health_and_metrics(client: httpx.AsyncClient, bus: ScriptedBus) -
     assert 'kaizen_interactions_total{adapter="v1",status="ok",strategy="direct"} 1.0' in metrics
     assert 'kaizen_gateway_http_requests_total{method="POST",route="/v1/interactions",status="202"} 1.0' in metrics
     assert "kaizen_interaction_latency_seconds_bucket" in metrics
-    assert 'kaizen_active_adapter{role="active",version="base"} 1.0' in metrics
+    bus.state.on_adapter(
+        AdapterEvent(
+            tenant="alpha", action=AdapterAction.promoted, version="a1", manifest_url="file:///a1", checksum="a" * 64
+        )
+    )
+    metrics = (await client.get("/metrics")).text
+    assert 'kaizen_active_adapter{role="active",tenant="alpha",version="a1"} 1.0' in metrics
 
 
 async def test_duplicate_responses_are_stored_once(settings: Settings) -> None:

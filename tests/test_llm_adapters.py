@@ -1,4 +1,4 @@
-"""The adapter manager: verified loads, atomic activation, rollback, unloading, mixed adapters in one batch."""
+"""The adapter manager: verified loads, unloading after the last request, mixed adapters in one batch."""
 
 from __future__ import annotations
 
@@ -53,41 +53,17 @@ async def test_adapters_change_outputs_and_mix_in_one_batch(
     assert [c.adapter_version for c in mixed] == ["v1", None, "v2", "v1"]
 
 
-async def test_activate_and_rollback(tiny_engine: GenerationEngine, manager: AdapterManager) -> None:
-    base = await _tokens(tiny_engine)
-    manager.load("v1")
-    manager.activate("v1")
-    one = await _tokens(tiny_engine)
-    assert one != base and manager.active_version == "v1"
-    await manager.swap("v2")
-    assert manager.active_version == "v2" and manager.previous_version == "v1"
-    completion = await tiny_engine.generate(PROMPT, max_new_tokens=8)
-    assert completion.adapter_version == "v2"
-    assert manager.rollback() == "v1"
-    assert await _tokens(tiny_engine) == one
-    await asyncio.sleep(0.05)
-    assert "v2" not in tiny_engine.adapters  # out of use: unloaded
-
-
-async def test_requests_keep_the_adapter_they_started_with(
-    tiny_engine: GenerationEngine, manager: AdapterManager
-) -> None:
-    manager.load("v1")
-    manager.load("v2")
-    manager.activate("v1")
-    expected = await _tokens(tiny_engine, "v1")
-    running = asyncio.ensure_future(tiny_engine.generate(PROMPT, max_new_tokens=8))
-    await asyncio.sleep(0)  # submitted under v1
-    manager.activate("v2")
-    completion = await running
-    assert completion.adapter_version == "v1" and completion.tokens == expected
-
-
-async def test_unused_adapters_are_unloaded_once_their_requests_finish(
+async def test_unloaded_adapters_go_once_their_requests_finish(
     tiny_engine: GenerationEngine, manager: AdapterManager
 ) -> None:
     for version in ("v1", "v2", "v3"):
-        await manager.swap(version)
+        manager.load(version)
+    expected = await _tokens(tiny_engine, "v1")
+    running = asyncio.ensure_future(tiny_engine.generate(PROMPT, max_new_tokens=8, adapter="v1"))
+    await asyncio.sleep(0)  # submitted with v1
+    manager.unload("v1")
+    completion = await running
+    assert completion.adapter_version == "v1" and completion.tokens == expected
     await asyncio.sleep(0.05)
     assert manager.loaded == ["v2", "v3"]
     assert tiny_engine.adapters == ["v2", "v3"]
@@ -95,20 +71,23 @@ async def test_unused_adapters_are_unloaded_once_their_requests_finish(
         await tiny_engine.generate(PROMPT, adapter="v1")
 
 
-async def test_corrupt_adapter_is_refused_and_the_active_one_stays(
+async def test_corrupt_or_unannounced_adapters_are_refused_and_the_loaded_one_stays(
     tiny_engine: GenerationEngine, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     registry = AdapterRegistry(tmp_path / "registry")
     register_lora(registry, tiny_model_dir, "good", seed=1, work=tmp_path)
     register_lora(registry, tiny_model_dir, "bad", seed=2, work=tmp_path)
+    register_lora(registry, tiny_model_dir, "other", seed=3, work=tmp_path)
     weights = registry.adapter_path("bad") / "adapter_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-16] + b"\0" * 16)
     manager = AdapterManager(tiny_engine, registry)
-    await manager.swap("good")
-    before = await _tokens(tiny_engine)
+    await manager.aload("good")
+    before = await _tokens(tiny_engine, "good")
     with pytest.raises(AdapterError, match="corrupt"):
-        await manager.swap("bad")
-    assert manager.active_version == "good" and await _tokens(tiny_engine) == before
+        await manager.aload("bad")
+    with pytest.raises(AdapterError, match="the event's checksum 000000000000 does not match"):
+        manager.load("other", checksum="0" * 64)  # intact, but not the version its adapter event announced
+    assert manager.loaded == ["good"] and await _tokens(tiny_engine, "good") == before
 
 
 async def test_adapter_for_another_base_model_is_refused(
@@ -127,10 +106,10 @@ async def test_adapter_for_another_base_model_is_refused(
         adapter, AdapterManifest(version="foreign", base_model="other", base_model_hash=fingerprint(other_base))
     )
     own = AdapterManager(tiny_engine, registry)
-    await own.swap("ok")
+    await own.aload("ok")
     with pytest.raises(AdapterError, match="trained on base model 'other'"):
         own.load("foreign")
-    assert own.active_version == "ok" and own.loaded == ["ok"]
+    assert own.loaded == ["ok"]
 
 
 async def test_non_lora_adapters_are_refused_clearly(
@@ -153,13 +132,6 @@ async def test_non_lora_adapters_are_refused_clearly(
         AdapterManager(tiny_engine, registry).load("p1")
 
 
-def test_activate_or_rollback_without_loading_is_refused(manager: AdapterManager) -> None:
-    with pytest.raises(AdapterError, match="not loaded"):
-        manager.activate("v1")
-    with pytest.raises(AdapterError, match="nothing to roll back"):
-        manager.rollback()
-
-
 @pytest.mark.slow
 async def test_real_model_generates_and_swaps_adapters(
     real_engine: GenerationEngine, base_model_dir: Path, tmp_path: Path
@@ -170,18 +142,19 @@ async def test_real_model_generates_and_swaps_adapters(
     register_lora(registry, base_model_dir, "r1", seed=1, scale=0.5, work=tmp_path)
     register_lora(registry, base_model_dir, "r2", seed=2, scale=0.5, work=tmp_path)
     manager = AdapterManager(real_engine, registry)
+    prompt = "Water boils at a temperature of"
     try:
-        await manager.swap("r1")
-        first = await real_engine.generate("Water boils at a temperature of", max_new_tokens=8)
-        await manager.swap("r2")
-        second = await real_engine.generate("Water boils at a temperature of", max_new_tokens=8)
+        await manager.aload("r1")
+        first = await real_engine.generate(prompt, max_new_tokens=8, adapter="r1")
+        await manager.aload("r2")
+        second = await real_engine.generate(prompt, max_new_tokens=8, adapter="r2")
         assert first.adapter_version == "r1" and second.adapter_version == "r2"
         assert len({tuple(base.tokens), tuple(first.tokens), tuple(second.tokens)}) == 3
-        manager.rollback()
-        again = await real_engine.generate("Water boils at a temperature of", max_new_tokens=8)
+        manager.unload("r2")
+        again = await real_engine.generate(prompt, max_new_tokens=8, adapter="r1")
         assert again.tokens == first.tokens
     finally:
-        manager.reset()
+        manager.unload_all()
     await asyncio.sleep(0.05)
     assert real_engine.adapters == []
 
@@ -193,7 +166,7 @@ async def test_reloading_an_adapter_still_pending_deletion(
     expected = await _tokens(tiny_engine, "v1")
     running = asyncio.ensure_future(tiny_engine.generate(PROMPT, max_new_tokens=30, adapter="v1"))
     await asyncio.sleep(0)
-    for version in ("v1", "v2", "v3", "v1"):  # v1 is dropped while its request runs, then wanted again
-        await manager.swap(version)
+    manager.unload("v1")  # dropped while its request runs, then wanted again
+    await manager.aload("v1")
     await running
-    assert manager.active_version == "v1" and await _tokens(tiny_engine) == expected
+    assert manager.loaded == ["v1"] and await _tokens(tiny_engine, "v1") == expected

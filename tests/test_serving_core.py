@@ -25,7 +25,8 @@ from kaizen.reasoning.answer import answer
 from kaizen.reasoning.deps import ReasoningDeps
 from kaizen.reasoning.exemplars import ExemplarPool
 from kaizen.reasoning.testing import ScriptedLLM, hashing_embed
-from kaizen.serving.adapters import ServingAdapters, user_in_share
+from kaizen.registry.rollout import AdapterRollout
+from kaizen.serving.adapters import ServingAdapters
 from kaizen.serving.core import ServingCore
 from kaizen.serving.metered import MeteredLLM
 from kaizen.serving.metrics import ServingMetrics
@@ -91,7 +92,7 @@ def llm(loader: RecordingLoader) -> GatedLLM:
 def core(llm: GatedLLM, loader: RecordingLoader) -> ServingCore:
     metrics = ServingMetrics()
     deps = ReasoningDeps(llm=MeteredLLM(llm, metrics))
-    adapters = ServingAdapters(loader, user_in_share, default_share=0.5)
+    adapters = ServingAdapters(loader, AdapterRollout(default_share=0.5))
     return ServingCore(functools.partial(answer, deps=deps), adapters, metrics=metrics, seen_capacity=4)
 
 
@@ -145,7 +146,7 @@ async def test_a_crashing_answerer_still_yields_a_response(loader: RecordingLoad
     async def crash(req: InteractionRequest, *, adapter: str | None, on_delta: object = None) -> InteractionResponse:
         raise KeyError("bug")
 
-    core = ServingCore(crash, ServingAdapters(loader, user_in_share, default_share=0.1))
+    core = ServingCore(crash, ServingAdapters(loader, AdapterRollout(default_share=0.1)))
     req = request()
     response, _ = await core.handle(req)
     assert response.error == "KeyError: 'bug'" and response.request_id == req.event_id
@@ -169,7 +170,7 @@ async def test_promotion_swaps_without_failing_requests_in_flight(
     assert (new.adapter_version, new.error) == ("v2", None)
     await asyncio.sleep(0.05)
     assert loader.log == ["load v1", "load v2", "unload v1"]
-    assert 'kaizen_active_adapter{role="active",version="v2"} 1.0' in core.metrics.render().decode()
+    assert 'kaizen_active_adapter{role="active",tenant="default",version="v2"} 1.0' in core.metrics.render().decode()
 
 
 async def test_a_refused_adapter_keeps_the_active_one(core: ServingCore, loader: RecordingLoader) -> None:
@@ -199,7 +200,7 @@ async def test_canary_routes_its_share_by_user_then_rollback(core: ServingCore) 
     await core.on_adapter_event(event(AdapterAction.rollback, "v1", previous_version="v2"))
     response, _ = await core.handle(request(user_id=next(u for u, v in versions.items() if v == "v2")))
     assert response.adapter_version == "v1"
-    assert core.adapters.canary is None
+    assert core.adapters.rollout.tenant("default").canary is None
 
 
 async def test_rollback_returns_to_the_previous_adapter(core: ServingCore, loader: RecordingLoader) -> None:
@@ -218,20 +219,12 @@ async def test_pinned_adapter_wins(core: ServingCore) -> None:
     assert response.adapter_version == "v1"
 
 
-def test_user_in_share_is_stable_and_proportional() -> None:
-    users = [f"u{i}" for i in range(2000)]
-    share = sum(user_in_share(u, 0.1) for u in users) / len(users)
-    assert 0.07 < share < 0.13
-    assert [user_in_share(u, 0.1) for u in users] == [user_in_share(u, 0.1) for u in users]
-    assert not any(user_in_share(u, 0.0) for u in users) and all(user_in_share(u, 1.0) for u in users)
-
-
 async def test_curated_chain_of_thought_grows_the_few_shot_pool(loader: RecordingLoader, tmp_path: Path) -> None:
     llm = ScriptedLLM(default="Reasoning: scripted.\nAnswer: 42")
     metrics = ServingMetrics()
     pool = ExemplarPool(hashing_embed, store_dir=tmp_path)
     deps = ReasoningDeps(llm=MeteredLLM(llm, metrics), exemplars=pool, cot_exemplars=2)
-    adapters = ServingAdapters(loader, user_in_share, default_share=0.5)
+    adapters = ServingAdapters(loader, AdapterRollout(default_share=0.5))
     core = ServingCore(functools.partial(answer, deps=deps), adapters, metrics=metrics, exemplars=pool)
 
     def curated(strategy: str, question: str, accepted: bool = True) -> InstructionExample:
@@ -279,3 +272,50 @@ async def test_deltas_are_published_in_order_before_close_returns() -> None:
         (1, " Brook", request.event_id, "alpha"),
         (2, ".", request.event_id, "alpha"),
     ]
+
+
+async def test_each_tenant_is_answered_by_its_own_adapters_and_pins_stay_inside_the_tenant(
+    core: ServingCore, loader: RecordingLoader
+) -> None:
+    await core.on_adapter_event(event(AdapterAction.promoted, "alpha-v1", tenant="alpha"))
+    await core.on_adapter_event(event(AdapterAction.promoted, "beta-v1", tenant="beta"))
+    await core.on_adapter_event(event(AdapterAction.canary, "beta-v2", tenant="beta", canary_share=1.0))
+    answered = {t: (await core.handle(request(tenant=t)))[0].adapter_version for t in ("alpha", "beta", "gamma")}
+    assert answered == {"alpha": "alpha-v1", "beta": "beta-v2", "gamma": "base"}  # the scripted base model
+
+    pinned, _ = await core.handle(request(tenant="beta", options={"adapter": "beta-v1"}))
+    assert (pinned.adapter_version, pinned.error) == ("beta-v1", None)
+    for pin in ("beta-v1", "default-v0001"):  # another tenant's version, and an unknown one: the same refusal
+        calls = len(loader.log)
+        refused, _ = await core.handle(request(tenant="alpha", options={"adapter": pin}))
+        assert refused.error_code == "adapter_not_found" and refused.answer == ""
+        assert f"tenant 'alpha' has no adapter '{pin}'" in (refused.error or "")
+        assert refused.adapter_version is None and len(loader.log) == calls  # nothing loaded, nothing served
+    assert 'kaizen_active_adapter{role="canary",tenant="beta",version="beta-v2"} 1.0' in core.metrics.render().decode()
+
+
+async def test_idle_tenants_adapters_are_unloaded_lru_and_reloaded_verified_on_demand(
+    llm: GatedLLM, loader: RecordingLoader
+) -> None:
+    checksums: dict[str, str | None] = {}
+    load = loader.load
+
+    def remembering(version: str, *, checksum: str | None = None) -> None:
+        checksums[version] = checksum
+        load(version, checksum=checksum)
+
+    loader.load = remembering  # type: ignore[method-assign]
+    adapters = ServingAdapters(loader, AdapterRollout(max_loaded=2))
+    core = ServingCore(functools.partial(answer, deps=ReasoningDeps(llm=llm)), adapters)
+    for tenant in ("t1", "t2", "t3"):
+        await core.on_adapter_event(event(AdapterAction.promoted, f"{tenant}-v1", tenant=tenant))
+    assert loader.loaded == {"t2-v1", "t3-v1"}  # t1 was used least recently
+    checksums.clear()
+    response, _ = await core.handle(request(tenant="t1"))
+    assert (response.adapter_version, response.error) == ("t1-v1", None)
+    assert checksums == {"t1-v1": CHECKSUM}  # reloaded against the event's checksum
+    assert loader.loaded == {"t1-v1", "t3-v1"} and loader.log[-2:] == ["load t1-v1", "unload t2-v1"]
+
+    loader.refuse.add("t2-v1")  # corrupt on disk since: the reload is refused, the request gets a clear error
+    refused, _ = await core.handle(request(tenant="t2"))
+    assert refused.error and "t2-v1 is corrupt" in refused.error and refused.answer == ""

@@ -131,7 +131,7 @@ def test_promoted_adapter_changes_later_responses_without_failures(
             time.sleep(0.5)
         tail = _request("after the last swap")
         deadline = time.monotonic() + 30
-        while httpx.get(scripted_serving.url + "/healthz", timeout=2).json()["active_adapter"] != "v2":
+        while httpx.get(scripted_serving.url + "/healthz", timeout=2).json()["adapters"]["default"]["promoted"] != "v2":
             assert time.monotonic() < deadline, "v2 never became active"
             time.sleep(0.2)
         producer.send(topics.requests, tail)
@@ -153,7 +153,7 @@ def test_promoted_adapter_changes_later_responses_without_failures(
     assert versions <= {None, "v1", "v2"} and "v1" in versions  # "bad-v" was refused
     metrics = httpx.get(scripted_serving.url + "/metrics", timeout=5).text
     assert 'kaizen_adapter_events_total{action="promoted",outcome="failed"} 1.0' in metrics
-    assert 'kaizen_active_adapter{role="active",version="v2"} 1.0' in metrics
+    assert 'kaizen_active_adapter{role="active",tenant="default",version="v2"} 1.0' in metrics
 
 
 def test_curated_chain_of_thought_reaches_the_exemplar_pool(

@@ -12,10 +12,9 @@ from collections import Counter
 
 from pydantic import BaseModel, Field
 
-from kaizen.events import AdapterAction, AdapterEvent
+from kaizen.events import AdapterEvent
 from kaizen.gateway.bus import ObservedState
 from kaizen.gateway.store import ResponseStore
-from kaizen.serving.metrics import adapter_roles
 
 
 class ServingView(BaseModel):
@@ -30,19 +29,13 @@ class ServingView(BaseModel):
 
 
 def serving_view(state: ObservedState, responses: ResponseStore, tenant: str, *, recent: int = 200) -> ServingView:
-    active: str | None = None
-    canary: str | None = None
-    share: float | None = None
     events = [e for e in state.adapter_events if e.tenant == tenant]
-    for event in events:
-        active, canary = adapter_roles(event, active, canary)
-        if event.action == AdapterAction.canary:
-            share = event.canary_share
+    now = state.rollout.tenant(tenant)  # the state machine serving runs, fed the same topic
     seen = responses.recent(tenant, recent)
     return ServingView(
-        active=active,
-        canary=canary,
-        canary_share=share if canary else None,
+        active=now.promoted,
+        canary=now.canary,
+        canary_share=now.share if now.canary else None,
         events=list(reversed(events)),
         answered_by=dict(Counter(r.adapter_version or "base" for r in seen).most_common()),
         responses_seen=len(seen),

@@ -331,7 +331,7 @@ class DemoRunner:
                 health = httpx.get(serving.spec.health_url, timeout=5).json()
             except (httpx.HTTPError, ValueError):
                 health = {}
-            if health.get("active_adapter") == version:
+            if health.get("adapters", {}).get(self.options.tenant, {}).get("promoted") == version:
                 return
             time.sleep(0.5)
         raise DemoError(f"the serving service did not switch to adapter {version} within {timeout}s")

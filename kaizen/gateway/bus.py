@@ -13,8 +13,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from kaizen.config import Settings
 from kaizen.events import AdapterEvent, DeadLetter, Event, InteractionDelta, InteractionResponse
 from kaizen.gateway.store import ResponseStore
+from kaizen.registry.rollout import AdapterRollout
 from kaizen.serving.feed import assigned_consumer
-from kaizen.serving.metrics import ServingMetrics, adapter_roles
+from kaizen.serving.metrics import ServingMetrics
 from kaizen.streaming.codec import InvalidEvent, decode
 from kaizen.streaming.producer import AsyncEventProducer
 from kaizen.topics import Topics
@@ -30,11 +31,11 @@ class ObservedState:
     def __init__(self, store: ResponseStore, metrics: ServingMetrics) -> None:
         self.store = store
         self.metrics = metrics
-        self.active_adapter: str | None = None
-        self.canary_adapter: str | None = None
+        # The same state machine serving runs, fed the same events: the metrics show what serving serves.
+        self.rollout = AdapterRollout()
         # The adapter topic as this gateway read it (the console shows each tenant its own).
         self.adapter_events: deque[AdapterEvent] = deque(maxlen=ADAPTER_EVENTS_KEPT)
-        metrics.set_adapters(None, None)
+        metrics.set_adapters(self.rollout)
 
     def on_response(self, response: InteractionResponse) -> None:
         if self.store.put(response):
@@ -46,8 +47,12 @@ class ObservedState:
 
     def on_adapter(self, event: AdapterEvent) -> None:
         self.adapter_events.append(event)
-        self.active_adapter, self.canary_adapter = adapter_roles(event, self.active_adapter, self.canary_adapter)
-        self.metrics.set_adapters(self.active_adapter, self.canary_adapter)
+        try:
+            self.rollout.apply(event)
+        except ValueError as exc:  # a version announced for a second tenant: serving refuses it too
+            log.warning("ignored adapter event %s: %s", event.event_id, exc)
+            return
+        self.metrics.set_adapters(self.rollout)
 
     def on_dead_letter(self, letter: DeadLetter) -> None:
         self.metrics.observe_dead_letter(letter)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from kaizen.events import InteractionRequest, InteractionResponse
 from kaizen.gateway import openai_api as oa
-from kaizen.gateway.errors import check_text_limit, error_response
+from kaizen.gateway.errors import check_text_limit, error_response, error_type, serving_error
 from kaizen.gateway.routes import KEEPALIVE_SECONDS, Tenant, bus_of, settings_of
 from kaizen.gateway.store import ResponseStore
 
@@ -47,10 +47,11 @@ def _failure(event: InteractionRequest, response: InteractionResponse | None, ti
             code="timeout",
             headers=headers,
         )
+    status, message, code = serving_error(response)
     return error_response(
-        502,
-        f"the model failed to answer: {response.error}",
-        code="generation_failed",
+        status,
+        message,
+        code=code,
         headers=headers,
         extra={"kaizen": oa.kaizen_extension(response)},
     )
@@ -89,8 +90,8 @@ async def _stream(
         elif item is None:
             yield ": waiting\n\n"  # SSE comment: keeps proxies from closing an idle connection
         elif item.error:
-            message = f"model failed: {item.error}"
-            yield oa.sse({"error": {"message": message, "type": "api_error", "code": "generation_failed"}})
+            status, message, code = serving_error(item)
+            yield oa.sse({"error": {"message": message, "type": error_type(status), "code": code}})
             return
         else:
             if not item.answer.startswith(chunks.sent):

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kaizen.events import InteractionResponse
 from kaizen.gateway.schemas import ErrorBody, ErrorDetail
 
 _TYPES = {
@@ -27,6 +28,23 @@ _TYPES = {
 
 
 BAD_REQUEST = 400
+
+
+# Serving's error codes (InteractionResponse.error_code) that name the caller's mistake, not a model failure.
+SERVING_ERRORS = {"adapter_not_found": 404}
+
+
+def serving_error(response: InteractionResponse) -> tuple[int, str, str]:
+    """(HTTP status, message, code) for a response that carries an error: a refused pin is the caller's 404,
+    anything else is the model failing (502)."""
+    code = response.error_code or ""
+    if code in SERVING_ERRORS:
+        return SERVING_ERRORS[code], response.error or code, code
+    return 502, f"the model failed to answer: {response.error}", "generation_failed"
+
+
+def error_type(status: int) -> str:
+    return _TYPES.get(status, "invalid_request_error")
 
 
 class FieldError(ValueError):
@@ -47,8 +65,7 @@ def error_response(
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    kind = type or _TYPES.get(status, "invalid_request_error")
-    detail = ErrorDetail(message=message, type=kind, param=param, code=code)
+    detail = ErrorDetail(message=message, type=type or error_type(status), param=param, code=code)
     content = ErrorBody(error=detail).model_dump() | (extra or {})
     return JSONResponse(content, status_code=status, headers=headers)
 

@@ -1,8 +1,9 @@
 """Adapters from the registry, hot-swapped into a running generation engine.
 
 Loading checks the checksum and the base model, reads the weights in the caller's thread and installs them in the
-engine's worker between two decode steps. Activation only moves a pointer: a request takes the active adapter when
-it is submitted and keeps it, and an adapter is deleted only once no queued or running request uses it.
+engine's worker between two decode steps. Every request names its adapter explicitly; which one is decided by
+``kaizen.registry.rollout.AdapterRollout``, not here. An unloaded adapter is deleted in the engine only once no
+queued or running request uses it.
 """
 
 from __future__ import annotations
@@ -30,28 +31,13 @@ class AdapterError(RuntimeError):
 
 
 class AdapterManager:
+    """Verified loading and unloading of registry adapters in one engine (serving's ``AdapterLoader``)."""
+
     def __init__(self, engine: GenerationEngine, registry: AdapterRegistry) -> None:
         self.engine = engine
         self.registry = registry
         self._lock = threading.RLock()
         self._loaded: dict[str, AdapterManifest] = {}
-        self._active: str | None = None
-        self._previous: str | None = None
-        self._candidate: str | None = None
-        self._served: set[str] = set()  # versions that were active or candidate: unloaded once out of use
-
-    # --- state ----------------------------------------------------------------------------------
-    @property
-    def active_version(self) -> str | None:
-        return self._active
-
-    @property
-    def previous_version(self) -> str | None:
-        return self._previous
-
-    @property
-    def candidate_version(self) -> str | None:
-        return self._candidate
 
     @property
     def loaded(self) -> list[str]:
@@ -64,13 +50,18 @@ class AdapterManager:
                 raise AdapterError(f"adapter {version} is not loaded")
             return self._loaded[version]
 
-    # --- loading --------------------------------------------------------------------------------
-    def load(self, version: str) -> AdapterManifest:
-        """Verify ``version`` and load it into the engine (not yet active). Safe while requests run."""
+    def load(self, version: str, *, checksum: str | None = None) -> AdapterManifest:
+        """Verify ``version`` (and ``checksum``, the one its adapter event announced) and load it into the
+        engine. Safe while requests run."""
         with self._lock:
             if version in self._loaded:
                 return self._loaded[version]
         manifest = self._verified(version)
+        if checksum is not None and manifest.checksum != checksum:
+            raise AdapterError(
+                f"refusing adapter {version}: the event's checksum {checksum[:12]} does not match the registry's "
+                f"{manifest.checksum[:12]}"
+            )
         path = self.registry.adapter_path(version)
         config = _peft_config(path, version)
         weights = load_peft_weights(str(path), device="cpu")
@@ -80,8 +71,8 @@ class AdapterManager:
         log.info("loaded adapter %s", version)
         return manifest
 
-    async def aload(self, version: str) -> AdapterManifest:
-        return await asyncio.to_thread(self.load, version)
+    async def aload(self, version: str, *, checksum: str | None = None) -> AdapterManifest:
+        return await asyncio.to_thread(self.load, version, checksum=checksum)
 
     def _verified(self, version: str) -> AdapterManifest:
         try:
@@ -97,84 +88,16 @@ class AdapterManager:
             )
         return manifest
 
-    # --- switching ------------------------------------------------------------------------------
-    def activate(self, version: str) -> None:
-        """Make ``version`` what requests without an explicit adapter use; the old one is kept for rollback."""
-        with self._lock:
-            if version not in self._loaded:
-                raise AdapterError(f"adapter {version} is not loaded: load it first")
-            if version == self._active:
-                return
-            self._previous, self._active = self._active, version
-            self._served.add(version)
-            if self._candidate == version:
-                self._candidate = None
-            self.engine.default_adapter = version  # one assignment: requests see the old or the new, never both
-            self._unload_unused()
-
-    async def swap(self, version: str) -> AdapterManifest:
-        """Load (if needed) and activate."""
-        manifest = await self.aload(version)
-        self.activate(version)
-        return manifest
-
-    def rollback(self) -> str | None:
-        """Re-activate the previous adapter (None = the base model); returns what is now active."""
-        with self._lock:
-            if self._previous is None and self._active is None:
-                raise AdapterError("nothing to roll back: no adapter was ever activated")
-            self._active, self._previous = self._previous, None
-            self.engine.default_adapter = self._active or "__base__"
-            self._unload_unused()
-            return self._active
-
-    def deactivate(self) -> None:
-        """Serve the base model by default; the active adapter becomes the rollback target."""
-        with self._lock:
-            if self._active is not None:
-                self._previous, self._active = self._active, None
-                self.engine.default_adapter = "__base__"
-                self._unload_unused()
-
-    def set_candidate(self, version: str | None) -> None:
-        """The adapter a canary share of traffic goes to (loaded first); None ends the canary."""
-        with self._lock:
-            if version is not None and version not in self._loaded:
-                raise AdapterError(f"adapter {version} is not loaded: load it first")
-            self._candidate = version
-            if version is not None:
-                self._served.add(version)
-            self._unload_unused()
-
-    def reset(self) -> None:
-        """Back to the base model: every adapter unloaded once its requests finish."""
-        with self._lock:
-            self._active = self._previous = self._candidate = None
-            self.engine.default_adapter = "__base__"
-            for version in list(self._loaded):
-                self._drop(version)
-
     def unload(self, version: str) -> None:
         with self._lock:
-            if version in (self._active, self._previous, self._candidate):
-                raise AdapterError(f"adapter {version} is in use (active, rollback target or candidate)")
-            self._drop(version)
+            if self._loaded.pop(version, None) is not None:
+                # Deleted in the worker once the last request using it has finished.
+                self.engine.remove_adapter(version, _delete)
+                log.info("unloading adapter %s", version)
 
-    def _unload_unused(self) -> None:
-        """Unload adapters that served traffic and are no longer active, rollback target or candidate.
-
-        Adapters loaded but never activated stay: they are staged for an activation to come.
-        """
-        keep = {self._active, self._previous, self._candidate}
-        for version in [v for v in self._loaded if v in self._served and v not in keep]:
-            self._drop(version)
-
-    def _drop(self, version: str) -> None:
-        self._served.discard(version)
-        if self._loaded.pop(version, None) is not None:
-            # Deleted in the worker once the last request using it has finished.
-            self.engine.remove_adapter(version, _delete)
-            log.info("unloading adapter %s", version)
+    def unload_all(self) -> None:
+        for version in self.loaded:
+            self.unload(version)
 
 
 def _peft_config(path: Path, version: str) -> PeftConfig:

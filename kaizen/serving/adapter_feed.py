@@ -9,26 +9,14 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer
 
 from kaizen.config import Settings
-from kaizen.events import AdapterAction, AdapterEvent
+from kaizen.events import AdapterEvent
+from kaizen.registry.rollout import AdapterRollout
 from kaizen.serving.feed import assigned_consumer
 from kaizen.streaming.codec import InvalidEvent, decode
 from kaizen.topics import Topics
 
 log = logging.getLogger(__name__)
 CATCH_UP_IDLE_MS = 500
-
-
-def still_relevant(history: list[AdapterEvent]) -> list[AdapterEvent]:
-    """The events whose effect lasts: the last promotion or rollback, and canaries after it.
-
-    Replaying these at start-up gives the same state as replaying the whole history, without loading every
-    adapter that was ever promoted."""
-    last_switch = max(
-        (i for i, e in enumerate(history) if e.action in (AdapterAction.promoted, AdapterAction.rollback)),
-        default=-1,
-    )
-    tail = [e for e in history[last_switch + 1 :] if e.action == AdapterAction.canary]
-    return ([history[last_switch]] if last_switch >= 0 else []) + tail[-1:]
 
 
 class AdapterFeed:
@@ -48,7 +36,7 @@ class AdapterFeed:
     async def run(self) -> None:
         consumer = await assigned_consumer(self.settings, from_start=[Topics.from_settings(self.settings).adapters])
         try:
-            for event in still_relevant(await self._history(consumer)):
+            for event in AdapterRollout.relevant(await self._history(consumer)):
                 await self.apply(event)
             self.caught_up.set()
             async for record in consumer:

@@ -8,11 +8,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from kaizen.events import AdapterEvent, InstructionExample, InteractionRequest, InteractionResponse, Mode
 from kaizen.llm.types import OnDelta
+from kaizen.registry.rollout import AdapterNotFound, AdapterRollout
 from kaizen.serving.idempotency import SeenRequests
 from kaizen.serving.metrics import ServingMetrics
 
@@ -40,23 +41,21 @@ LEARNS_FROM = frozenset({"cot", "self_consistency"})
 class AdapterControl(Protocol):
     """Which adapter answers a request, and how adapter events change that (see kaizen.serving.adapters)."""
 
-    @property
-    def active(self) -> str | None: ...
+    rollout: AdapterRollout
 
-    @property
-    def canary(self) -> str | None: ...
+    def choose(self, request: InteractionRequest) -> str | None:
+        """Raises ``AdapterNotFound`` for a pin the request's tenant may not use."""
+        ...
 
-    def choose(self, request: InteractionRequest) -> str | None: ...
-
-    def lease(self, version: str | None) -> AbstractContextManager[None]:
-        """Held while a request uses ``version``: that adapter is not unloaded before release."""
+    def lease(self, version: str | None) -> AbstractAsyncContextManager[None]:
+        """Held while a request uses ``version``: loaded on demand, not unloaded before release."""
         ...
 
     async def apply(self, event: AdapterEvent) -> None: ...
 
 
 def error_response(
-    request: InteractionRequest, error: str, *, adapter: str | None, latency_ms: float
+    request: InteractionRequest, error: str, *, adapter: str | None, latency_ms: float, code: str | None = None
 ) -> InteractionResponse:
     return InteractionResponse(
         tenant=request.tenant,
@@ -68,6 +67,7 @@ def error_response(
         adapter_version=adapter,
         latency_ms=latency_ms,
         error=error[:4000],
+        error_code=code,
     )
 
 
@@ -86,7 +86,7 @@ class ServingCore:
         self.adapters = adapters
         self.metrics = metrics or ServingMetrics()
         self.seen = SeenRequests(seen_capacity)
-        self.metrics.set_adapters(adapters.active, adapters.canary)
+        self.metrics.set_adapters(adapters.rollout)
 
     async def learn(self, example: InstructionExample) -> bool:
         """Grow the few-shot pool from a curated, accepted chain-of-thought answer; True when it was added."""
@@ -111,10 +111,16 @@ class ServingCore:
 
     async def _answer_once(self, request: InteractionRequest, on_delta: OnDelta | None) -> InteractionResponse:
         started = time.perf_counter()
-        adapter = self.adapters.choose(request)
+        try:
+            adapter = self.adapters.choose(request)
+        except AdapterNotFound as exc:  # never served: not by another tenant's adapter, not by a fallback
+            refused = error_response(request, str(exc), adapter=None, latency_ms=0.0, code=exc.code)
+            refused = self._complete(request, refused, None, started)
+            self.metrics.observe_response(refused)
+            return refused
         self.metrics.in_flight.inc()
         try:
-            with self.adapters.lease(adapter):
+            async with self.adapters.lease(adapter):
                 response = await self._answer(request, adapter=adapter, on_delta=on_delta)
         except Exception as exc:  # the strategies report model failures themselves; this is the last guard
             log.exception("request %s failed", request.event_id)
@@ -152,5 +158,5 @@ class ServingCore:
             self.metrics.observe_adapter_event(event, "failed")
             return False
         self.metrics.observe_adapter_event(event, "applied")
-        self.metrics.set_adapters(self.adapters.active, self.adapters.canary)
+        self.metrics.set_adapters(self.adapters.rollout)
         return True

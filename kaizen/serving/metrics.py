@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from kaizen.events import AdapterAction, AdapterEvent, DeadLetter, InteractionResponse
+from kaizen.events import AdapterEvent, DeadLetter, InteractionResponse
+from kaizen.registry.rollout import AdapterRollout
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160)
 BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 32)
@@ -42,8 +43,8 @@ class ServingMetrics:
         )
         self.active_adapter = Gauge(
             f"{prefix}_active_adapter",
-            "1 for the adapter serving traffic (role=active) and the canary candidate (role=canary)",
-            ["version", "role"],
+            "1 per tenant for the adapter serving its traffic (role=active) and its canary (role=canary)",
+            ["tenant", "version", "role"],
             registry=r,
         )
         self.adapter_events = Counter(
@@ -73,11 +74,10 @@ class ServingMetrics:
             if step.step == "generate" and isinstance(size, int) and size > 0:
                 self.batch_size.observe(size)
 
-    def set_adapters(self, active: str | None, canary: str | None) -> None:
+    def set_adapters(self, rollout: AdapterRollout) -> None:
         self.active_adapter.clear()
-        self.active_adapter.labels(active or "base", "active").set(1)
-        if canary:
-            self.active_adapter.labels(canary, "canary").set(1)
+        for tenant, version, role in rollout.roles():
+            self.active_adapter.labels(tenant, version, role).set(1)
 
     def observe_adapter_event(self, event: AdapterEvent, outcome: str) -> None:
         self.adapter_events.labels(event.action.value, outcome).inc()
@@ -87,15 +87,3 @@ class ServingMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-def adapter_roles(event: AdapterEvent, active: str | None, canary: str | None) -> tuple[str | None, str | None]:
-    """The (active, canary) pair after ``event``, as an observer that only reads the adapter topic sees it."""
-    if event.action == AdapterAction.promoted:
-        return event.version, None
-    if event.action == AdapterAction.canary:
-        return active, event.version
-    if event.action == AdapterAction.rollback:
-        # A rollback event names the version now serving (the one rolled back to).
-        return event.version, None
-    return active, canary

@@ -6,18 +6,15 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from prometheus_client import REGISTRY
 
 from kaizen.config import Settings
+from kaizen.registry.rollout import AdapterRollout
 from kaizen.serving.adapters import ServingAdapters
 from kaizen.serving.core import ServingCore
 from kaizen.serving.metered import MeteredLLM
 from kaizen.serving.metrics import ServingMetrics
-
-if TYPE_CHECKING:  # torch and peft load only when the runtime is built
-    from kaizen.llm.adapters import AdapterManager
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +31,10 @@ class ServingRuntime:
         self._started = asyncio.Event()
         self.adapters_caught_up = asyncio.Event()
 
-    @property
-    def active_adapter(self) -> str | None:
-        return self.core.adapters.active if self.core else None
+    def adapters_health(self) -> dict[str, dict[str, str | None]]:
+        """Per tenant, the promoted and canary versions (for /healthz)."""
+        tenants = self.core.adapters.rollout.tenants if self.core else {}
+        return {name: {"promoted": t.promoted, "canary": t.canary} for name, t in tenants.items()}
 
     async def start(self) -> ServingCore:
         self.core = await asyncio.to_thread(self.build or self._build, self.settings)
@@ -60,7 +58,7 @@ class ServingRuntime:
         self.engine = engine
         deps = build_deps(settings, MeteredLLM(engine, metrics))
         manager = AdapterManager(engine, AdapterRegistry(settings.registry_dir))
-        adapters = ServingAdapters(ManagerLoader(manager), canary_rule, default_share=settings.canary_share)
+        adapters = ServingAdapters(manager, rollout_from_settings(settings))
         log.info("serving runtime ready: model %s", engine.lm.model_dir)
         return ServingCore(
             functools.partial(answer, deps=deps),
@@ -76,31 +74,5 @@ class ServingRuntime:
             await asyncio.to_thread(close)
 
 
-def canary_rule(user_id: str, share: float) -> bool:
-    """The LLM runtime's user-id hashing, so every component agrees on who is in a canary."""
-    from kaizen.llm.canary import CanaryRouter
-
-    return CanaryRouter(share=share).in_canary(user_id)
-
-
-class ManagerLoader:
-    """``AdapterLoader`` over the LLM runtime's AdapterManager, used as a verified loader only.
-
-    Serving passes the adapter explicitly on every request and unloads a version only when no request holds it
-    (a request may call the model several times), so it does not use the manager's activate/candidate state,
-    whose automatic unloading does not know about whole requests."""
-
-    def __init__(self, manager: AdapterManager) -> None:
-        self.manager = manager
-
-    def load(self, version: str, *, checksum: str | None = None) -> None:
-        manifest = self.manager.load(version)  # verifies the registry checksum and the base-model fingerprint
-        if checksum is not None and manifest.checksum != checksum:
-            self.manager.unload(version)
-            raise ValueError(
-                f"adapter {version}: the event's checksum {checksum[:12]} does not match the registry's "
-                f"{manifest.checksum[:12]}"
-            )
-
-    def unload(self, version: str) -> None:
-        self.manager.unload(version)
+def rollout_from_settings(settings: Settings) -> AdapterRollout:
+    return AdapterRollout(default_share=settings.canary_share, max_loaded=settings.max_loaded_adapters)

@@ -71,7 +71,7 @@ async def start_runtime() -> None:
 
 # /healthz answers 200 only once the model is loaded and the adapter history applied.
 app.readiness.append(lambda: runtime.core is not None and runtime.adapters_caught_up.is_set())
-app.health_details.append(lambda: {"active_adapter": runtime.active_adapter})
+app.health_details.append(lambda: {"adapters": runtime.adapters_health()})
 
 
 @app.on_before_shutdown.connect

@@ -16,10 +16,11 @@ from kaizen.reasoning.answer import answer
 from kaizen.reasoning.deps import ReasoningDeps
 from kaizen.reasoning.exemplars import ExemplarPool
 from kaizen.reasoning.testing import ScriptedLLM, hashing_embed
-from kaizen.serving.adapters import ServingAdapters, user_in_share
+from kaizen.serving.adapters import ServingAdapters
 from kaizen.serving.core import ServingCore
 from kaizen.serving.metered import MeteredLLM
 from kaizen.serving.metrics import ServingMetrics
+from kaizen.serving.runtime import rollout_from_settings
 from services.runner import run_worker
 from services.serving import app as serving
 from tests.support.serving import PIECE_SECONDS, STREAMED, STREAMED_ANSWER
@@ -70,7 +71,7 @@ def build(settings: Settings) -> ServingCore:
     metrics = ServingMetrics(REGISTRY)
     pool = ExemplarPool.for_data_dir(settings.data_dir, hashing_embed)
     deps = ReasoningDeps(llm=MeteredLLM(llm, metrics), exemplars=pool)
-    adapters = ServingAdapters(loader, user_in_share, default_share=settings.canary_share)
+    adapters = ServingAdapters(loader, rollout_from_settings(settings))
     return ServingCore(
         functools.partial(answer, deps=deps),
         adapters,
