@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     # --- Kafka ---------------------------------------------------------------------------------
     kafka_bootstrap: str = Field("", description="host:port[,host:port]; empty starts the embedded broker.")
     broker_port: int = Field(0, description="Port of the embedded broker; 0 picks a free one.")
+    broker_storage: Literal["s3", "memory"] = Field(
+        "s3",
+        description=(
+            "Where the embedded broker keeps topics and offsets: s3 = a local SeaweedFS store under "
+            "<data_dir>/broker (survives restarts); memory = lost when it stops (tests that want speed)."
+        ),
+    )
     broker_kind: Literal["tansu", "kafka"] | None = Field(
         None, description="What kafka_bootstrap points at; None = tansu when embedded, else kafka."
     )
@@ -223,6 +230,10 @@ class Settings(BaseSettings):
     @property
     def datasets_dir(self) -> Path:
         return _file_url_path(self.datasets_url) or self.data_dir / "datasets"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_dir / "broker"
 
     @property
     def embedded_broker(self) -> bool:

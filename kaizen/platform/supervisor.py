@@ -253,12 +253,15 @@ class Platform:
     def _broker_status(self) -> PartStatus:
         if self._broker is None:
             return PartStatus(name=p.BROKER, state=PartState.external, address=self.child_settings.kafka_bootstrap)
-        running = self._broker.is_running()
+        store = self._broker.store
+        running = self._broker.is_running() and (store is None or store.is_running())
+        storage = f"durable in {self.settings.broker_dir}" if store else "in memory: lost when it stops"
         return PartStatus(
             name=p.BROKER,
             state=PartState.healthy if running else PartState.stopped,
             address=self._broker.bootstrap,
             pid=self._broker.pid,
+            detail=storage,
             log_path=self._broker.log_path,
         )
 

@@ -15,6 +15,7 @@ from types import TracebackType
 
 from kaizen.config import Settings
 from kaizen.streaming.admin import ensure_topics, wait_for_admin
+from kaizen.streaming.object_store import ObjectStore, stop_leftover
 
 
 class BrokerError(RuntimeError):
@@ -36,7 +37,9 @@ def tansu_binary() -> Path:
 class EmbeddedBroker:
     """A Tansu broker subprocess with Kaizen's topics created.
 
-    Storage is in memory: the embedded broker is for one machine, tests and the demo; durability is real Kafka's job.
+    With ``broker_storage=s3`` (the default) Tansu keeps everything in a local SeaweedFS store under
+    ``<data_dir>/broker``, started first and stopped last, so a restart resumes every topic, offset and group.
+    With ``memory`` everything is lost when it stops. Scale-out across machines is real Kafka's job.
     """
 
     def __init__(self, settings: Settings, *, port: int | None = None, log_path: Path | None = None) -> None:
@@ -45,6 +48,10 @@ class EmbeddedBroker:
         self.log_path = log_path
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file = None
+        self.store: ObjectStore | None = None
+        if settings.broker_storage == "s3":
+            store_log = log_path.with_name("object-store.log") if log_path else settings.broker_dir / "weed.log"
+            self.store = ObjectStore(settings.broker_dir, log_path=store_log)
 
     @property
     def bootstrap(self) -> str:
@@ -58,6 +65,13 @@ class EmbeddedBroker:
         if self._proc is not None:
             raise BrokerError("broker already started")
         url = f"tcp://127.0.0.1:{self.port}"
+        env = dict(os.environ)
+        storage = "memory://tansu/"
+        if self.store is not None:
+            stop_leftover(self.settings.broker_dir / "tansu.pid", "tansu")
+            self.store.start(timeout=timeout)
+            env |= self.store.tansu_env()
+            storage = "s3://tansu/"
         cmd = [
             str(tansu_binary()),
             "broker",
@@ -66,14 +80,16 @@ class EmbeddedBroker:
             "--advertised-listener-url",
             url,
             "--storage-engine",
-            "memory://tansu/",
+            storage,
         ]
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log_file = self.log_path.open("ab")
         out = self._log_file or subprocess.DEVNULL
         # Own session: a Ctrl-C meant for the parent must not kill the broker before the services stop.
-        self._proc = subprocess.Popen(cmd, stdout=out, stderr=out, start_new_session=True)
+        self._proc = subprocess.Popen(cmd, stdout=out, stderr=out, start_new_session=True, env=env)
+        if self.store is not None:
+            (self.settings.broker_dir / "tansu.pid").write_text(str(self._proc.pid))
         try:
             wait_for_admin(self.bootstrap, timeout=timeout, alive=lambda: self._proc.poll() is None)
             if create_topics:
@@ -95,6 +111,9 @@ class EmbeddedBroker:
         if self._log_file:
             self._log_file.close()
             self._log_file = None
+        if self.store is not None:
+            (self.settings.broker_dir / "tansu.pid").unlink(missing_ok=True)
+            self.store.stop()
 
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
