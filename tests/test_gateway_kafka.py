@@ -103,3 +103,22 @@ def test_gateway_is_ready_quickly_and_survives_invalid_responses(gateway: Servic
         assert (
             http.get(f"/v1/interactions/{request_id}", params={"wait": 60}, headers=AUTH_A).json()["status"] == "done"
         )
+
+
+def test_a_restarted_gateway_still_answers_for_earlier_responses(
+    settings: Settings, run_service: Callable[..., object], tmp_path: Path
+) -> None:
+    with run_service("tests.support.echo_service", settings=settings):  # type: ignore[attr-defined]
+        with gateway_process(settings, tmp_path) as gw, httpx.Client(base_url=gw.url, timeout=70) as http:
+            request_id = http.post("/v1/interactions", json={"question": "before"}, headers=AUTH_A).json()["request_id"]
+            done = http.get(f"/v1/interactions/{request_id}", params={"wait": 60}, headers=AUTH_A)
+            assert done.status_code == 200, done.text
+        with gateway_process(settings, tmp_path) as gw, httpx.Client(base_url=gw.url, timeout=70) as http:
+            again = http.get(f"/v1/interactions/{request_id}", headers=AUTH_A)
+            assert again.status_code == 200 and again.json()["response"]["answer"] == "BEFORE"
+            assert http.get(f"/v1/interactions/{request_id}", headers=AUTH_B).status_code == 404
+            unknown = http.get(f"/v1/interactions/{uuid.uuid4()}", headers=AUTH_A)
+            assert unknown.status_code == 404 and "latest responses" in unknown.json()["error"]["message"]
+            metrics = http.get("/metrics").text
+    # Read again for GET, not counted again as traffic of this gateway.
+    assert 'kaizen_interactions_total{adapter="base",status="ok"' not in metrics

@@ -87,6 +87,7 @@ class KafkaBus:
         self._producer: AsyncEventProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._replayed_until: dict[int, int] = {}
 
     @property
     def ready(self) -> bool:
@@ -98,8 +99,18 @@ class KafkaBus:
         await self._producer.start()
         topics = self.topics
         # The adapter history is small and says which adapter is active now; of the rest only what is new matters.
-        live = [topics.responses, topics.response_deltas, topics.dead_letters]
-        self._consumer = await assigned_consumer(self.settings, from_start=[topics.adapters], from_end=live)
+        # The latest responses are read again at start, so that a restarted gateway still answers
+        # GET /v1/interactions/{id} for them (the broker is durable).
+        live = [topics.response_deltas, topics.dead_letters]
+        self._consumer = await assigned_consumer(
+            self.settings,
+            from_start=[topics.adapters],
+            from_end=live,
+            from_tail=[topics.responses],
+            tail_records=self.store.capacity,
+        )
+        parts = [tp for tp in self._consumer.assignment() if tp.topic == topics.responses]
+        self._replayed_until = {tp.partition: end for tp, end in (await self._consumer.end_offsets(parts)).items()}
         self._task = asyncio.create_task(self._tail(self._consumer), name="gateway-tail")
 
     async def _tail(self, consumer: AIOKafkaConsumer) -> None:
@@ -115,7 +126,11 @@ class KafkaBus:
             if record.topic == topics.response_deltas:
                 self.state.on_delta(decode(record.value, InteractionDelta))
             elif record.topic == topics.responses:
-                self.state.on_response(decode(record.value, InteractionResponse))
+                response = decode(record.value, InteractionResponse)
+                if record.offset < self._replayed_until.get(record.partition, 0):
+                    self.store.put(response)  # answered before this gateway started: kept for GET, not counted
+                else:
+                    self.state.on_response(response)
             elif record.topic == topics.adapters:
                 self.state.on_adapter(decode(record.value, AdapterEvent))
             elif record.topic == topics.dead_letters:

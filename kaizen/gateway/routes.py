@@ -111,7 +111,13 @@ async def get_interaction(
     if (found := store.get(interaction_id, tenant)) is not None:
         return _status(found)
     if not store.is_pending(interaction_id, tenant):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no interaction {interaction_id}")
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=(
+                f"no interaction {interaction_id}: unknown, or older than the {store.capacity} latest responses "
+                "this gateway keeps (KAIZEN_GATEWAY_STORE_SIZE)"
+            ),
+        )
     if wait > 0:
         timeout = min(wait, settings_of(request).gateway_wait_seconds)
         if (found := await store.wait(interaction_id, tenant, timeout)) is not None:

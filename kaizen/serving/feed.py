@@ -24,11 +24,15 @@ async def assigned_consumer(
     *,
     from_start: list[str] = (),
     from_end: list[str] = (),  # type: ignore[assignment]
+    from_tail: list[str] = (),  # type: ignore[assignment]
+    tail_records: int = 0,
 ) -> AIOKafkaConsumer:
     """A started consumer assigned every partition of the given topics, positions already resolved.
 
+    ``from_tail`` topics start about ``tail_records`` records before their end (spread over the partitions).
     Positions are resolved before returning, so a record produced after this returns is never skipped. (On Tansu,
-    end offsets can be under-reported, so "end" may replay a few recent records: readers must tolerate that.)"""
+    end offsets can be under-reported, so "end" and "tail" may replay a few more records: readers must tolerate
+    that.)"""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers(settings),
         group_id=None,
@@ -39,12 +43,19 @@ async def assigned_consumer(
     try:
         start = [tp for topic in from_start for tp in await _partitions(consumer, topic)]
         end = [tp for topic in from_end for tp in await _partitions(consumer, topic)]
-        consumer.assign(start + end)
+        tail = [tp for topic in from_tail for tp in await _partitions(consumer, topic)]
+        consumer.assign(start + end + tail)
         if start:
             await consumer.seek_to_beginning(*start)
         if end:
             await consumer.seek_to_end(*end)
-        for tp in start + end:
+        if tail:
+            per_partition = -(-tail_records // len(tail))
+            first = await consumer.beginning_offsets(tail)
+            last = await consumer.end_offsets(tail)
+            for tp in tail:
+                consumer.seek(tp, max(first[tp], last[tp] - per_partition))
+        for tp in start + end + tail:
             await consumer.position(tp)
     except BaseException:
         await consumer.stop()
