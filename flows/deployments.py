@@ -2,19 +2,48 @@
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger, serve
+from datetime import UTC, datetime
+
+from prefect import flow, get_client, get_run_logger, serve
+from prefect.client.schemas.filters import (
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterExpectedStartTime,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
+)
+from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
 
-from flows import tasks
 from flows.bootstrap import bootstrap
 from flows.evaluate import evaluate_adapter
 from flows.retrain import retrain
 from kaizen.config import Settings, get_settings
-from kaizen.datasets.store import DatasetNotFound
+from kaizen.datasets.store import DatasetStore
 from kaizen.registry import AdapterRegistry
-from kaizen.training.triggers import TriggerDecision, new_examples_decision
+from kaizen.training.triggers import TriggerDecision, new_examples_decision, retrain_key, tenant_tag
 
 RETRAIN_ON_DATA = "retrain/retrain-on-data"
+# Waiting for the retrain slot is RUNNING (inside the flow); a retry is SCHEDULED. Future runs of the interval
+# schedule are SCHEDULED too, but not yet due: they do not count.
+IN_FLIGHT = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
+
+
+def retrain_in_flight(tenant: str) -> str | None:
+    """The name of a retrain run of ``tenant`` that is due or running, if any."""
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[retrain.name])),
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[tenant_tag(tenant)]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=IN_FLIGHT)),
+                expected_start_time=FlowRunFilterExpectedStartTime(before_=datetime.now(UTC)),
+            ),
+            limit=1,
+        )
+    return runs[0].name if runs else None
 
 
 @flow(name="watch-new-examples")
@@ -24,22 +53,29 @@ def watch_new_examples(
     """Start the retrain deployment when settings.retrain_min_new_examples arrived since the last adapter."""
     settings = settings or get_settings()
     logger = get_run_logger()
-    try:
-        snapshot = tasks.snapshot_dataset(settings, tenant, None)
-    except DatasetNotFound as exc:
-        logger.info("no dataset yet: %s", exc)
-        return None
+    store = DatasetStore.from_settings(settings)
+    preview = store.preview(tenant)  # polled every minute: nothing is written until a retrain starts
     decision = new_examples_decision(
         AdapterRegistry.from_settings(settings),
         tenant=tenant,
-        dataset_examples=snapshot.size,
+        dataset_examples=preview.counts.examples,
         threshold=settings.retrain_min_new_examples,
+        dataset_version=preview.version,
     )
     logger.info("%d new examples (threshold %d)", decision.new_examples, decision.threshold)
+    if decision.retrain and (running := retrain_in_flight(tenant)) is not None:
+        logger.info("retrain %s is queued or running for %s: not starting another", running, tenant)
+        return decision.blocked(running)
     if decision.retrain and trigger:
-        # timeout=0: hand the run to the served deployment and return; the concurrency limit queues it if a
-        # retrain is already running.
-        run_deployment(RETRAIN_ON_DATA, parameters={"tenant": tenant}, timeout=0)
+        # timeout=0: hand the run to the served deployment and return. The key makes a second trigger for the
+        # same data (a race between two polls) return the first run instead of creating one.
+        run_deployment(
+            RETRAIN_ON_DATA,
+            parameters={"tenant": tenant},
+            tags=[tenant_tag(tenant)],
+            idempotency_key=retrain_key(tenant, preview.version),
+            timeout=0,
+        )
     return decision
 
 
@@ -50,7 +86,12 @@ def serve_deployments(settings: Settings, tenants: list[str]) -> None:
     for tenant in tenants:
         suffix = "" if tenant == "default" else f"-{tenant}"
         deployments += [
-            retrain.to_deployment(name=f"retrain-interval{suffix}", interval=interval, parameters={"tenant": tenant}),
+            retrain.to_deployment(
+                name=f"retrain-interval{suffix}",
+                interval=interval,
+                parameters={"tenant": tenant},
+                tags=[tenant_tag(tenant)],
+            ),
             watch_new_examples.to_deployment(
                 name=f"watch{suffix}", interval=max(10, min(60, interval)), parameters={"tenant": tenant}
             ),

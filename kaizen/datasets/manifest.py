@@ -25,6 +25,11 @@ class DatasetCounts(BaseModel):
     raft: int = 0
     raft_oracle_included: int = 0
 
+    @property
+    def examples(self) -> int:
+        """What training reads: instruction and RAFT examples."""
+        return self.instructions + self.raft
+
 
 class DatasetSources(BaseModel):
     model_config = ConfigDict(frozen=True)

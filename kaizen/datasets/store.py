@@ -115,6 +115,15 @@ class DatasetStore:
         )
         return self._write(built)
 
+    def preview(
+        self, tenant: str = "default", *, dedup: DedupConfig | None = None, filters: list[str] | None = None
+    ) -> DatasetManifest:
+        """The manifest ``snapshot`` would write now, without writing it (a watcher polls this)."""
+        built = build_snapshot(
+            tenant, self.staged(tenant), dedup=dedup or DedupConfig(), filters=filters or [], parent=self.latest(tenant)
+        )
+        return built.manifest
+
     def add_version(
         self,
         tenant: str,
