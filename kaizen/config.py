@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     platform_start_timeout: float = Field(
         240.0, gt=0, description="Seconds `kaizen up` waits for each part to become healthy."
     )
+    platform_restarts: int = Field(
+        5, ge=0, description="Crashes of one part within 10 minutes that `kaizen up` restarts (with backoff); 0 = none."
+    )
     retrain_interval_seconds: int = Field(3600, ge=10)
     retrain_min_new_examples: int = Field(50, ge=1)
     training_method: str = Field(

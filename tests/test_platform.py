@@ -10,13 +10,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from kaizen.config import Settings
-from kaizen.platform import PartSpec, PartState, Platform, PlatformError
+from kaizen.platform import PartSpec, PartState, PartStatus, Platform, PlatformError
 from kaizen.platform.process import live_group_members
 from kaizen.streaming.broker import free_port
 
@@ -159,13 +160,77 @@ def test_a_part_stops_before_the_parts_it_started_after(tmp_path: Path) -> None:
     assert proc is not None and proc.returncode == 0
 
 
-def test_a_part_dying_later_is_reported(tmp_path: Path) -> None:
-    with Platform(settings_for(tmp_path), specs=[http_part("web")]) as platform:
+def test_a_part_dying_later_is_reported_when_restarts_are_off(tmp_path: Path) -> None:
+    with Platform(settings_for(tmp_path, platform_restarts=0), specs=[http_part("web")]) as platform:
         proc = platform.process("web")
         assert proc is not None and proc.pid
         os.killpg(proc.pid, signal.SIGKILL)
         with pytest.raises(PlatformError, match="web exited with code -9"):
             platform.wait(poll_seconds=0.1)
+
+
+def _until(platform: Platform, condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        platform.check()
+        time.sleep(0.1)
+
+
+def test_a_crashed_part_is_restarted_with_backoff_until_it_keeps_crashing(tmp_path: Path) -> None:
+    web = http_part("web")
+    changes: list[PartStatus] = []
+    settings = settings_for(tmp_path, platform_restarts=2)
+    with Platform(settings, specs=[web], on_change=changes.append) as platform:
+        delays = []
+        for _ in range(2):
+            proc = platform.process("web")
+            assert proc is not None and proc.pid
+            os.killpg(proc.pid, signal.SIGKILL)
+            killed = time.monotonic()
+            _until(
+                platform, lambda old=proc: (new := platform.process("web")) is not old and new.healthy_at is not None
+            )
+            delays.append(time.monotonic() - killed)
+            assert httpx.get(web.health_url).status_code == 200  # serving again
+        restarting = [c for c in changes if c.state == PartState.restarting]
+        assert [c.detail for c in restarting] == [
+            "exited with code -9; restart 1 of 2 in 1 s",
+            "exited with code -9; restart 2 of 2 in 2 s",
+        ]
+        assert delays[1] > delays[0] and delays[1] >= 2.0  # the backoff doubled
+        proc = platform.process("web")
+        assert proc is not None and proc.pid
+        os.killpg(proc.pid, signal.SIGKILL)
+        with pytest.raises(PlatformError, match=r"web exited with code -9 \(3 crashes within 600 s"):
+            _until(platform, lambda: False)
+
+
+def test_a_crashed_broker_comes_back_on_its_port_with_its_data(tmp_path: Path) -> None:
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    settings = settings_for(tmp_path, topic_prefix="rb")
+    with Platform(settings, parts=["broker"]) as platform:
+        producer = KafkaProducer(bootstrap_servers=platform.bootstrap, acks="all")
+        producer.send("rb.feedback", b"before", partition=0)
+        producer.flush()
+        producer.close()
+        broker_pid = platform.statuses()[0].pid
+        assert broker_pid is not None
+        os.kill(broker_pid, signal.SIGKILL)
+        _until(
+            platform,
+            lambda: (
+                platform.statuses()[0].pid not in (None, broker_pid)
+                and platform.statuses()[0].state == PartState.healthy
+            ),
+            timeout=60,
+        )
+        consumer = KafkaConsumer(bootstrap_servers=platform.bootstrap, consumer_timeout_ms=5000)
+        consumer.assign([TopicPartition("rb.feedback", 0)])
+        consumer.seek_to_beginning()
+        assert [m.value for m in consumer] == [b"before"]
+        consumer.close()
 
 
 def test_unknown_parts_and_busy_ports_are_clear_errors(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ _STYLE = {
     PartState.starting: "yellow",
     PartState.waiting: "dim",
     PartState.exited: "red",
+    PartState.restarting: "yellow",
     PartState.stopped: "dim",
 }
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import atexit
+import functools
+import logging
 import signal
 import threading
 import time
@@ -17,7 +19,10 @@ from pydantic import BaseModel
 from kaizen.config import Settings
 from kaizen.platform import parts as p
 from kaizen.platform.process import ManagedProcess, PartSpec, port_in_use, read_tail
+from kaizen.platform.restarts import RestartPolicy, Restarts
 from kaizen.streaming.broker import EmbeddedBroker, free_port
+
+log = logging.getLogger(__name__)
 
 
 class PlatformError(RuntimeError):
@@ -37,6 +42,7 @@ class PartState(StrEnum):
     starting = "starting"
     healthy = "healthy"
     exited = "exited"
+    restarting = "restarting"
     stopped = "stopped"
     external = "external"
 
@@ -90,6 +96,8 @@ class Platform:
         self._prefect_port: int | None = None
         self.child_settings: Settings = settings
         self._started = False
+        self._restarts = Restarts(RestartPolicy(max_restarts=settings.platform_restarts))
+        self._due: dict[str, float] = {}  # part -> when its restart is due
 
     # --- addresses -----------------------------------------------------------------------------
     @property
@@ -235,13 +243,62 @@ class Platform:
 
     # --- running ---------------------------------------------------------------------------------
     def check(self) -> None:
-        """Raise ``PlatformError`` if a part has stopped on its own."""
+        """Restart a part that stopped on its own, with backoff; raise ``PlatformError`` once one keeps crashing."""
+        now = time.monotonic()
         if self._broker is not None and not self._broker.is_running():
-            log = p.logs_dir(self.settings) / "broker.log"
-            raise PlatformError("the broker stopped", part=p.BROKER, log_path=log, log_tail=read_tail(log))
-        for proc in self._procs.values():
-            if not proc.alive():
-                raise self._failure(proc, f"exited with code {proc.returncode}")
+            self._recover_broker(now)
+        for name, proc in list(self._procs.items()):
+            if proc.alive():
+                if proc.healthy_at is None:
+                    self._check_starting(proc)
+                continue
+            if name not in self._due:
+                self._schedule_restart(name, now, proc.returncode, failure=functools.partial(self._failure, proc))
+            elif now >= self._due[name]:
+                del self._due[name]
+                proc.close()
+                again = ManagedProcess(proc.spec, proc.log_path)
+                self._procs[name] = again
+                again.start()
+                self._on_change(self._status(again))
+
+    def _schedule_restart(
+        self, name: str, now: float, returncode: int | None, *, failure: Callable[[str], PlatformError]
+    ) -> None:
+        delay = self._restarts.crashed(name, now)
+        crashes = self._restarts.count(name)
+        if delay is None:
+            window = self._restarts.policy.window_seconds
+            tail = f" ({crashes} crashes within {window:.0f} s: not restarted again)" if crashes > 1 else ""
+            raise failure(f"exited with code {returncode}{tail}")
+        self._due[name] = now + delay
+        log.warning("%s exited with code %s; restarting in %.0f s", name, returncode, delay)
+        self._on_change(
+            PartStatus(
+                name=name,
+                state=PartState.restarting,
+                detail=f"exited with code {returncode}; restart {crashes} of {self._restarts.policy.max_restarts} "
+                f"in {delay:.0f} s",
+            )
+        )
+
+    def _recover_broker(self, now: float) -> None:
+        assert self._broker is not None
+        log_path = p.logs_dir(self.settings) / "broker.log"
+        if p.BROKER not in self._due:
+            code = self._broker.returncode
+
+            def failure(why: str) -> PlatformError:
+                tail = read_tail(log_path)
+                return PlatformError(f"the broker {why}", part=p.BROKER, log_path=log_path, log_tail=tail)
+
+            self._schedule_restart(p.BROKER, now, code, failure=failure)
+        elif now >= self._due[p.BROKER]:
+            del self._due[p.BROKER]
+            self._broker.stop(timeout=self.grace_seconds)
+            # Same port, same storage: the services' clients reconnect and find every topic and offset.
+            self._broker.start(timeout=self.settings.platform_start_timeout, create_topics=False)
+            self._on_change(self._broker_status())
 
     def wait(self, poll_seconds: float = 1.0) -> None:
         """Block until a part stops on its own (``PlatformError``) or the caller is interrupted."""

@@ -116,7 +116,12 @@ class EmbeddedBroker:
             self.store.stop()
 
     def is_running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        running = self._proc is not None and self._proc.poll() is None
+        return running and (self.store is None or self.store.is_running())
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.poll() if self._proc else None
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
