@@ -1,6 +1,15 @@
-"""``python -m services.indexer`` runs the indexer's Faust worker."""
+"""``python -m services.indexer``: run the indexer worker."""
 
-from services.indexer.app import app
+from __future__ import annotations
+
+from kaizen.config import Settings
+from services.indexer.app import build_app
 from services.runner import run_worker
 
-run_worker(app)
+
+def main() -> None:
+    run_worker(build_app(Settings()))
+
+
+if __name__ == "__main__":
+    main()

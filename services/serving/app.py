@@ -9,71 +9,71 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kaizen.config import Settings
 from kaizen.events import InstructionExample, InteractionDelta, InteractionRequest
 from kaizen.serving.adapter_feed import AdapterFeed
 from kaizen.serving.core import ServingCore
 from kaizen.serving.deltas import DeltaPublisher
 from kaizen.serving.runtime import ServingRuntime
 from kaizen.streaming.producer import encode, event_key
-from services.app import make_app
+from services.app import KaizenApp, make_app
 from services.base import validated
 
 SERVICE = "serving"
 log = logging.getLogger(__name__)
 
-app = make_app(SERVICE)
-settings = app.settings
-requests_topic = app.topic(app.topics_.requests, value_serializer="raw")
-responses_topic = app.topic(app.topics_.responses, value_serializer="raw", key_serializer="raw")
-deltas_topic = app.topic(app.topics_.response_deltas, value_serializer="raw", key_serializer="raw")
-runtime = ServingRuntime(settings)
 
+def build_app(settings: Settings | None = None, *, runtime: ServingRuntime | None = None) -> KaizenApp:
+    """``runtime`` replaces the model runtime (tests run the real service around a scripted model)."""
+    settings = settings or Settings()
+    app = make_app(SERVICE, settings)
+    runtime = runtime or ServingRuntime(settings)
+    app.runtime = runtime  # type: ignore[attr-defined]
+    requests_topic = app.topic(app.topics_.requests, value_serializer="raw")
+    responses_topic = app.topic(app.topics_.responses, value_serializer="raw", key_serializer="raw")
+    deltas_topic = app.topic(app.topics_.response_deltas, value_serializer="raw", key_serializer="raw")
 
-async def _core() -> ServingCore:
-    """The core once the model is loaded and the adapter history applied: no request is answered before that."""
-    core = await runtime.started()
-    await runtime.adapters_caught_up.wait()
-    return core
+    async def core_when_ready() -> ServingCore:
+        """The core once the model is loaded and the adapter history applied: no request is answered before."""
+        core = await runtime.started()
+        await runtime.adapters_caught_up.wait()
+        return core
 
+    async def send_delta(delta: InteractionDelta) -> None:
+        # Keyed by request id: one request's deltas stay in order on one partition.
+        await deltas_topic.send(key=str(delta.request_id).encode(), value=encode(delta))
 
-@app.agent(requests_topic, concurrency=settings.service_concurrency)
-async def serve(stream: Any) -> None:
-    # ``concurrency`` copies of this agent keep several requests in flight, so the engine can batch them.
-    core = await _core()
-    async for request in validated(stream, InteractionRequest, service=SERVICE, app=app):
-        publisher = DeltaPublisher(request, _send_delta) if request.stream else None
-        response, first = await core.handle(request, on_delta=publisher)
-        if publisher is not None:
-            await publisher.close()
-        if first:  # a duplicate delivery was answered already: one response per request id
-            await responses_topic.send(key=event_key(response), value=encode(response))
+    @app.agent(requests_topic, concurrency=settings.service_concurrency)
+    async def serve(stream: Any) -> None:
+        # ``concurrency`` copies of this agent keep several requests in flight, so the engine can batch them.
+        core = await core_when_ready()
+        async for request in validated(stream, InteractionRequest, service=SERVICE, app=app):
+            publisher = DeltaPublisher(request, send_delta) if request.stream else None
+            response, first = await core.handle(request, on_delta=publisher)
+            if publisher is not None:
+                await publisher.close()
+            if first:  # a duplicate delivery was answered already: one response per request id
+                await responses_topic.send(key=event_key(response), value=encode(response))
 
+    @app.agent(app.topic(app.topics_.instructions, value_serializer="raw"))
+    async def learn_exemplars(stream: Any) -> None:
+        # The flywheel's training-free half: accepted chain-of-thought answers become few-shot exemplars.
+        core = await core_when_ready()
+        async for example in validated(stream, InstructionExample, service=SERVICE, app=app):
+            await core.learn(example)
 
-async def _send_delta(delta: InteractionDelta) -> None:
-    # Keyed by request id: one request's deltas stay in order on one partition.
-    await deltas_topic.send(key=str(delta.request_id).encode(), value=encode(delta))
+    @app.task
+    async def start_runtime() -> None:
+        # The model loads in a thread; the event loop stays free for the consumer's heartbeats.
+        core = await runtime.start()
+        await AdapterFeed(settings, core.on_adapter_event, caught_up=runtime.adapters_caught_up).run()
 
+    # /healthz answers 200 only once the model is loaded and the adapter history applied.
+    app.readiness.append(lambda: runtime.core is not None and runtime.adapters_caught_up.is_set())
+    app.health_details.append(lambda: {"adapters": runtime.adapters_health()})
 
-@app.agent(app.topic(app.topics_.instructions, value_serializer="raw"))
-async def learn_exemplars(stream: Any) -> None:
-    # The flywheel's training-free half: accepted chain-of-thought answers become few-shot exemplars.
-    core = await _core()
-    async for example in validated(stream, InstructionExample, service=SERVICE, app=app):
-        await core.learn(example)
+    @app.on_before_shutdown.connect
+    async def _stop(sender: Any, **kwargs: Any) -> None:
+        await runtime.stop()
 
-
-@app.task
-async def start_runtime() -> None:
-    # The model loads in a thread; the event loop stays free for the consumer's heartbeats.
-    core = await runtime.start()
-    await AdapterFeed(settings, core.on_adapter_event, caught_up=runtime.adapters_caught_up).run()
-
-
-# /healthz answers 200 only once the model is loaded and the adapter history applied.
-app.readiness.append(lambda: runtime.core is not None and runtime.adapters_caught_up.is_set())
-app.health_details.append(lambda: {"adapters": runtime.adapters_health()})
-
-
-@app.on_before_shutdown.connect
-async def _stop(sender: Any, **kwargs: Any) -> None:
-    await runtime.stop()
+    return app

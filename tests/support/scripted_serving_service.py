@@ -20,9 +20,9 @@ from kaizen.serving.adapters import ServingAdapters
 from kaizen.serving.core import ServingCore
 from kaizen.serving.metered import MeteredLLM
 from kaizen.serving.metrics import ServingMetrics
-from kaizen.serving.runtime import rollout_from_settings
+from kaizen.serving.runtime import ServingRuntime, rollout_from_settings
 from services.runner import run_worker
-from services.serving import app as serving
+from services.serving.app import build_app
 from tests.support.serving import PIECE_SECONDS, STREAMED, STREAMED_ANSWER
 
 
@@ -81,7 +81,8 @@ def build(settings: Settings) -> ServingCore:
     )
 
 
-serving.runtime.build = build
-
 if __name__ == "__main__":
-    run_worker(serving.app)
+    settings = Settings()
+    runtime = ServingRuntime(settings)
+    runtime.build = build  # type: ignore[method-assign]
+    run_worker(build_app(settings, runtime=runtime))
