@@ -431,6 +431,7 @@ def run(quick: bool) -> dict[str, object]:
     work = Path(tempfile.mkdtemp(prefix="kaizen-faults-"))
     settings = Settings(
         data_dir=work / "data",
+        models_dir=Settings().resolved_models_dir.resolve(),  # the prepared model, not a second conversion
         topic_prefix="faults",
         api_tokens={TOKEN: TENANT},
         gateway_port=0,

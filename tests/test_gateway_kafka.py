@@ -108,15 +108,20 @@ def test_gateway_is_ready_quickly_and_survives_invalid_responses(gateway: Servic
 def test_a_restarted_gateway_still_answers_for_earlier_responses(
     settings: Settings, run_service: Callable[..., object], tmp_path: Path
 ) -> None:
+    # Accepted while nothing serves, by a gateway that is then stopped: the next gateway knows it is pending.
+    with gateway_process(settings, tmp_path) as gw, httpx.Client(base_url=gw.url, timeout=70) as http:
+        later = http.post("/v1/interactions", json={"question": "later"}, headers=AUTH_A).json()["request_id"]
     with run_service("tests.support.echo_service", settings=settings):  # type: ignore[attr-defined]
         with gateway_process(settings, tmp_path) as gw, httpx.Client(base_url=gw.url, timeout=70) as http:
-            request_id = http.post("/v1/interactions", json={"question": "before"}, headers=AUTH_A).json()["request_id"]
-            done = http.get(f"/v1/interactions/{request_id}", params={"wait": 60}, headers=AUTH_A)
+            waited = http.get(f"/v1/interactions/{later}", params={"wait": 60}, headers=AUTH_A)
+            assert waited.status_code == 200 and waited.json()["response"]["answer"] == "LATER", waited.text
+            before = http.post("/v1/interactions", json={"question": "before"}, headers=AUTH_A).json()["request_id"]
+            done = http.get(f"/v1/interactions/{before}", params={"wait": 60}, headers=AUTH_A)
             assert done.status_code == 200, done.text
         with gateway_process(settings, tmp_path) as gw, httpx.Client(base_url=gw.url, timeout=70) as http:
-            again = http.get(f"/v1/interactions/{request_id}", headers=AUTH_A)
+            again = http.get(f"/v1/interactions/{before}", headers=AUTH_A)
             assert again.status_code == 200 and again.json()["response"]["answer"] == "BEFORE"
-            assert http.get(f"/v1/interactions/{request_id}", headers=AUTH_B).status_code == 404
+            assert http.get(f"/v1/interactions/{before}", headers=AUTH_B).status_code == 404
             unknown = http.get(f"/v1/interactions/{uuid.uuid4()}", headers=AUTH_A)
             assert unknown.status_code == 404 and "latest responses" in unknown.json()["error"]["message"]
             metrics = http.get("/metrics").text

@@ -11,7 +11,14 @@ from typing import Protocol
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from kaizen.config import Settings
-from kaizen.events import AdapterEvent, DeadLetter, Event, InteractionDelta, InteractionResponse
+from kaizen.events import (
+    AdapterEvent,
+    DeadLetter,
+    Event,
+    InteractionDelta,
+    InteractionRequest,
+    InteractionResponse,
+)
 from kaizen.gateway.store import ResponseStore
 from kaizen.registry.rollout import AdapterRollout
 from kaizen.serving.feed import assigned_consumer
@@ -99,14 +106,15 @@ class KafkaBus:
         await self._producer.start()
         topics = self.topics
         # The adapter history is small and says which adapter is active now; of the rest only what is new matters.
-        # The latest responses are read again at start, so that a restarted gateway still answers
-        # GET /v1/interactions/{id} for them (the broker is durable).
+        # The latest requests and responses are read again at start (the broker is durable), so that a restarted
+        # gateway still answers GET /v1/interactions/{id} for them, and waits for those still being answered.
+        # Requests accepted by another gateway replica are followed the same way.
         live = [topics.response_deltas, topics.dead_letters]
         self._consumer = await assigned_consumer(
             self.settings,
             from_start=[topics.adapters],
             from_end=live,
-            from_tail=[topics.responses],
+            from_tail=[topics.responses, topics.requests],
             tail_records=self.store.capacity,
         )
         parts = [tp for tp in self._consumer.assignment() if tp.topic == topics.responses]
@@ -131,6 +139,10 @@ class KafkaBus:
                     self.store.put(response)  # answered before this gateway started: kept for GET, not counted
                 else:
                     self.state.on_response(response)
+            elif record.topic == topics.requests:
+                request = decode(record.value, InteractionRequest)
+                if self.store.get(request.event_id, request.tenant) is None:
+                    self.store.expect(request.event_id, request.tenant)
             elif record.topic == topics.adapters:
                 self.state.on_adapter(decode(record.value, AdapterEvent))
             elif record.topic == topics.dead_letters:
