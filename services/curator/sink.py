@@ -11,6 +11,7 @@ from kaizen.config import Settings
 from kaizen.curation.records import CurationResult
 from kaizen.datasets.store import DatasetStore
 from kaizen.streaming.admin import bootstrap_servers
+from kaizen.streaming.producer import event_key
 from kaizen.topics import Topics
 
 
@@ -50,7 +51,7 @@ class ExampleSink:
         for result in results:
             for event, topic in ((result.instruction, self.topics.instructions), (result.raft, self.topics.raft)):
                 if event is not None:
-                    pending.append(await self._producer.send(topic, event.to_bytes(), key=event.tenant.encode()))
+                    pending.append(await self._producer.send(topic, event.to_bytes(), key=event_key(event)))
         # File appends are blocking I/O: off the loop, once per batch.
         stored = asyncio.to_thread(self.store.append, results)
         await asyncio.gather(stored, *pending)

@@ -16,6 +16,7 @@ from kaizen.curation.pipeline import Curator
 from kaizen.curation.records import CurationResult, Outcome, StoredResponse
 from kaizen.events import Event, Feedback, InteractionResponse
 from kaizen.streaming.codec import InvalidEvent, decode
+from kaizen.streaming.producer import event_key
 from services.app import KaizenApp
 from services.base import send_dead_letter
 from services.curator.sink import ExampleSink
@@ -88,7 +89,7 @@ class CuratorWorker:
         topic = self.app.topics_.feedback
         for fb, reason in expired:
             OUTCOMES.labels("expired", "no_response").inc()
-            where = SimpleNamespace(topic=topic, partition=-1, offset=-1, key=fb.tenant.encode())
+            where = SimpleNamespace(topic=topic, partition=-1, offset=-1, key=event_key(fb))
             await send_dead_letter(self.app, fb.to_bytes(), CurationFailed(reason), service=SERVICE, message=where)
         return len(expired)
 

@@ -50,8 +50,7 @@ async def serve(stream: Any) -> None:
 
 
 async def _send_delta(delta: InteractionDelta) -> None:
-    # Keyed by request id: one request's deltas stay in order on one partition.
-    await deltas_topic.send(key=str(delta.request_id).encode(), value=encode(delta))
+    await deltas_topic.send(key=event_key(delta), value=encode(delta))
 
 
 @app.agent(app.topic(app.topics_.instructions, value_serializer="raw"))
