@@ -74,7 +74,7 @@ def make_app(service: str, settings: Settings | None = None, **overrides: Any) -
     class Health(View):
         async def get(self, request: Request) -> Response:
             ready = app.ready and all(check() for check in app.readiness)
-            body = {"service": service, "ready": ready, "consumer_ready": app.ready}
+            body = {"service": service, "ready": ready, "consumer_ready": app.ready, "assignment": _assignment(app)}
             for details in app.health_details:
                 body |= details()
             return self.json(body, status=200 if ready else 503)
@@ -86,3 +86,11 @@ def make_app(service: str, settings: Settings | None = None, **overrides: Any) -
             return self.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return app
+
+
+def _assignment(app: faust.App) -> dict[str, list[int]]:
+    """The partitions this replica owns now, per topic: how scaled-out replicas split the work."""
+    owned: dict[str, list[int]] = {}
+    for tp in app.assignor.assigned_actives():
+        owned.setdefault(tp.topic, []).append(tp.partition)
+    return {topic: sorted(partitions) for topic, partitions in sorted(owned.items())}
