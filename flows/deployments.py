@@ -18,11 +18,9 @@ RETRAIN_ON_DATA = "retrain/retrain-on-data"
 
 
 @flow(name="watch-new-examples")
-def watch_new_examples(
-    tenant: str = "default", settings: Settings | None = None, trigger: bool = True
-) -> TriggerDecision | None:
+def watch_new_examples(tenant: str = "default", trigger: bool = True) -> TriggerDecision | None:
     """Start the retrain deployment when settings.retrain_min_new_examples arrived since the last adapter."""
-    settings = settings or get_settings()
+    settings = get_settings()  # from the environment, inside the run: never a (stored) flow parameter
     logger = get_run_logger()
     try:
         snapshot = tasks.snapshot_dataset(settings, tenant, None)
