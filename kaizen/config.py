@@ -168,6 +168,9 @@ class Settings(BaseSettings):
         default_factory=lambda: {SecretStr("dev-token"): "default"},
         description="Bearer token -> tenant. Set as JSON in KAIZEN_API_TOKENS.",
     )
+    gateway_metrics_public: bool = Field(
+        True, description="/metrics answers without a token (Prometheus scrapes it); False: it needs one too."
+    )
     max_request_bytes: int = Field(1_000_000, ge=1)
     gateway_wait_seconds: float = Field(
         120.0,

@@ -6,13 +6,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 
 from kaizen import console
 from kaizen.config import Settings
 from kaizen.gateway import chat, errors, routes
+from kaizen.gateway.auth import require_tenant
 from kaizen.gateway.bus import Bus, KafkaBus, ObservedState
 from kaizen.gateway.limits import BodySizeLimit
 from kaizen.gateway.store import ResponseStore
@@ -48,7 +49,10 @@ def create_app(settings: Settings, *, bus: Bus | None = None) -> FastAPI:
         finally:
             await bus.stop()
 
-    app = FastAPI(title="Kaizen gateway", version="1", lifespan=lifespan)
+    # No unauthenticated docs: the schema is served below, behind a token like every other route.
+    app = FastAPI(
+        title="Kaizen gateway", version="1", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
+    )
     app.state.settings = settings
     app.state.bus = bus
     app.state.metrics = metrics
@@ -74,8 +78,14 @@ def create_app(settings: Settings, *, bus: Bus | None = None) -> FastAPI:
         ready = bus.ready
         return JSONResponse({"service": "gateway", "ready": ready}, status_code=200 if ready else 503)
 
-    @app.get("/metrics", include_in_schema=False)
+    metrics_auth = [] if settings.gateway_metrics_public else [Depends(require_tenant)]
+
+    @app.get("/metrics", include_in_schema=False, dependencies=metrics_auth)
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_tenant)])
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
 
     return app
