@@ -161,6 +161,13 @@ class Settings(BaseSettings):
         "promoted", pattern=r"^(promoted|canary)$", description="What a candidate that passes the gate becomes."
     )
 
+    # --- tracing -------------------------------------------------------------------------------
+    otlp_endpoint: str = Field(
+        "",
+        description="OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces); empty = spans are not "
+        "exported (trace context still travels in every event's headers).",
+    )
+
     # --- gateway -------------------------------------------------------------------------------
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8080

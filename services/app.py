@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from kaizen.config import Settings
 from kaizen.streaming.broker import free_port
 from kaizen.topics import Topics
+from kaizen.tracing import configure_tracing
 
 
 class KaizenApp(faust.App):
@@ -62,6 +63,7 @@ def make_app(service: str, settings: Settings | None = None, **overrides: Any) -
     app = KaizenApp(f"{settings.topic_prefix}-{service}", **options)
     app.settings = settings
     app.topics_ = Topics.from_settings(settings)
+    configure_tracing(settings, service)
     # Services add their own conditions (e.g. the model is loaded); /healthz is 200 only when all hold.
     app.readiness = []
     app.health_details = []

@@ -17,6 +17,7 @@ from kaizen.events import (
     InteractionResponse,
 )
 from kaizen.streaming.admin import bootstrap_servers
+from kaizen.streaming.headers import event_headers
 
 
 def encode(event: Event) -> bytes:
@@ -60,7 +61,7 @@ class EventProducer:
         )
 
     def send(self, topic: str, event: Event, *, key: bytes | None = None) -> None:
-        self._producer.send(topic, value=encode(event), key=key or event_key(event))
+        self._producer.send(topic, value=encode(event), key=key or event_key(event), headers=event_headers(event))
 
     def send_many(self, topic: str, events: list[Event]) -> None:
         for event in events:
@@ -96,7 +97,9 @@ class AsyncEventProducer:
         await self._producer.stop()
 
     async def send(self, topic: str, event: Event, *, key: bytes | None = None) -> None:
-        await self._producer.send_and_wait(topic, value=encode(event), key=key or event_key(event))
+        await self._producer.send_and_wait(
+            topic, value=encode(event), key=key or event_key(event), headers=event_headers(event)
+        )
 
     async def __aenter__(self) -> AsyncEventProducer:
         await self.start()
