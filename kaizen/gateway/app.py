@@ -8,8 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from opentelemetry import propagate
-from opentelemetry.trace import SpanKind
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 
 from kaizen import console
@@ -20,7 +19,7 @@ from kaizen.gateway.bus import Bus, KafkaBus, ObservedState
 from kaizen.gateway.limits import BodySizeLimit
 from kaizen.gateway.store import ResponseStore
 from kaizen.serving.metrics import LATENCY_BUCKETS, ServingMetrics
-from kaizen.tracing import configure_tracing, tracer
+from kaizen.tracing import configure_tracing
 
 
 class HttpMetrics:
@@ -39,7 +38,7 @@ class HttpMetrics:
 
 def create_app(settings: Settings, *, bus: Bus | None = None) -> FastAPI:
     """``bus`` defaults to Kafka; tests of the HTTP layer alone may pass a double."""
-    configure_tracing(settings, "gateway")
+    provider = configure_tracing(settings, "gateway")
     if bus is None:
         bus = KafkaBus(settings, ObservedState(ResponseStore(settings.gateway_store_size), ServingMetrics()))
     metrics = bus.state.metrics
@@ -68,20 +67,17 @@ def create_app(settings: Settings, *, bus: Bus | None = None) -> FastAPI:
     @app.middleware("http")
     async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
-        # A trace per request (continuing the caller's W3C traceparent, if any); every event produced while
-        # handling it carries it on in its headers.
-        parent = propagate.extract(dict(request.headers))
-        with tracer().start_as_current_span(f"HTTP {request.method}", context=parent, kind=SpanKind.SERVER) as span:
-            response = await call_next(request)
-            route = getattr(request.scope.get("route"), "path", "unmatched")
-            span.set_attribute("http.route", route)
-            span.set_attribute("http.response.status_code", response.status_code)
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
         http_metrics.requests.labels(request.method, route, str(response.status_code)).inc()
         http_metrics.latency.labels(route).observe(time.perf_counter() - started)
         return response
 
     # Outermost, so an oversized body is refused before anything reads it.
     app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
+    # A server span per request (continuing the caller's W3C traceparent, if any), by OpenTelemetry's own
+    # instrumentation; every event produced while handling it carries the trace on in its headers.
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls="healthz,metrics")
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
