@@ -1,11 +1,14 @@
-"""Serving through Kafka versus calling the engine directly, and failed requests during adapter swaps under load.
+"""Serving through Kafka versus calling the engine directly, failed requests during adapter swaps under load, and
+one tenant's load on 1 against 2 serving replicas.
 
-    python bench/serving.py [--quick] [--requests N] [--concurrency 8] [--swaps 20]
+    python bench/serving.py [--quick] [--requests N] [--concurrency 8] [--swaps 20] [--only replicas]
 
 Both paths answer the same direct-mode questions with the real default model, one after the other in one run:
 "direct" calls kaizen.reasoning.answer on an in-process engine; "kafka" produces request events to the embedded
 broker, the serving service (python -m services.serving) answers them, and responses are read back from the
-responses topic. Writes bench/results/serving.json.
+responses topic. "replicas" sends one tenant's requests to 1 and then 2 replicas in one consumer group (the same
+questions, the same client concurrency, fresh topics each) and reports throughput and requests per replica.
+Writes bench/results/serving.json (``--only replicas`` replaces only that section).
 """
 
 from __future__ import annotations
@@ -39,10 +42,12 @@ from kaizen.events import (  # noqa: E402
     RequestOptions,
 )
 from kaizen.serving.feed import assigned_consumer  # noqa: E402
+from kaizen.streaming.admin import ensure_topics  # noqa: E402
 from kaizen.streaming.broker import EmbeddedBroker, free_port  # noqa: E402
 from kaizen.streaming.codec import decode  # noqa: E402
 from kaizen.streaming.producer import AsyncEventProducer  # noqa: E402
 from kaizen.topics import Topics  # noqa: E402
+from tests.support.replicas import answered, wait_split  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "serving.json"
 MODELS = ROOT / ".kaizen" / "models"
@@ -172,7 +177,7 @@ def serving_service(settings: Settings, log: Path) -> Any:
             if time.monotonic() > deadline:
                 raise TimeoutError(log.read_text()[-3000:])
             time.sleep(0.5)
-        yield proc
+        yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         try:
@@ -262,6 +267,34 @@ async def swaps_under_load(
     }
 
 
+async def bench_replicas(
+    settings: Settings, requests: list[InteractionRequest], concurrency: int, counts: list[int], work: Path
+) -> dict[str, Any]:
+    """One tenant's requests (keyed by request id) on 1, then 2, replicas of one consumer group."""
+    runs: dict[str, Any] = {}
+    for n in counts:
+        run = settings.with_overrides(topic_prefix=f"bench-replicas-{n}")
+        ensure_topics(run)
+        topic = Topics.from_settings(run).requests
+        with contextlib.ExitStack() as stack:
+            urls = [stack.enter_context(serving_service(run, work / f"serving-{n}-{i}.log")) for i in range(n)]
+            split = wait_split(urls, topic, run.topic_partitions)
+            async with KafkaClient(run) as client:
+                await closed_loop(fresh(requests[:concurrency]), concurrency, client.ask)  # warm-up
+                before = [answered(url) for url in urls]
+                result = await closed_loop(fresh(requests), concurrency, client.ask)
+                result["requests_per_replica"] = [int(answered(url) - b) for url, b in zip(urls, before, strict=True)]
+                result["partitions_per_replica"] = [sorted(s) for s in split]
+        runs[f"{n}_replicas"] = result
+    one, two = runs.get("1_replicas"), runs.get("2_replicas")
+    if one and two:
+        runs["speedup_2_vs_1"] = round(two["requests_per_s"] / one["requests_per_s"], 3)
+    runs["tenant"] = requests[0].tenant
+    runs["partitions"] = settings.topic_partitions
+    runs["cpu_cores"] = os.cpu_count()
+    return runs
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="kaizen-bench-serving-"))
     base = Settings(data_dir=work, models_dir=MODELS, torch_threads=args.threads)
@@ -269,22 +302,27 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
     model_dir = resolve_base_model(base)
     requests = questions(args.requests, args.tokens)
-    direct = await bench_direct(base.with_overrides(base_model=str(model_dir)), requests, args.concurrency)
+    result: dict[str, Any] = {"model": model_dir.name, "max_new_tokens": args.tokens}
+    if args.only != "replicas":
+        direct = await bench_direct(base.with_overrides(base_model=str(model_dir)), requests, args.concurrency)
     with EmbeddedBroker(base) as broker:
         settings = base.with_overrides(kafka_bootstrap=broker.bootstrap, broker_kind="tansu", base_model=str(model_dir))
-        kafka, swaps = await bench_kafka(settings, requests, args.concurrency, args.swaps, work / "serving.log")
-    overhead = 1 - kafka["requests_per_s"] / direct["requests_per_s"]
-    return {
-        "model": model_dir.name,
-        "max_new_tokens": args.tokens,
-        "direct": direct,
-        "kafka": kafka,
-        "throughput_overhead": round(overhead, 4),
-        "target_overhead": 0.15,
-        "meets_overhead_target": overhead <= 0.15,
-        "adapter_swaps": swaps,
-        "meets_swap_target": swaps.get("failed_requests", 0) == 0,
-    }
+        if args.only != "replicas":
+            kafka, swaps = await bench_kafka(settings, requests, args.concurrency, args.swaps, work / "serving.log")
+            overhead = 1 - kafka["requests_per_s"] / direct["requests_per_s"]
+            result |= {
+                "direct": direct,
+                "kafka": kafka,
+                "throughput_overhead": round(overhead, 4),
+                "target_overhead": 0.15,
+                "meets_overhead_target": overhead <= 0.15,
+                "adapter_swaps": swaps,
+                "meets_swap_target": swaps.get("failed_requests", 0) == 0,
+            }
+        if args.replicas:
+            counts = [1, args.replicas]
+            result["replicas"] = await bench_replicas(settings, requests, args.concurrency, counts, work)
+    return result
 
 
 def main() -> None:
@@ -294,11 +332,15 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=16, help="max_new_tokens per request")
     parser.add_argument("--swaps", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (this machine: 1 is fastest)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process (this machine: 1 is fastest)")
+    parser.add_argument("--replicas", type=int, default=2, help="replicas to compare with 1 (0 = skip that run)")
+    parser.add_argument("--only", choices=["all", "replicas"], default="all")
     args = parser.parse_args()
     if args.quick:
         args.requests, args.swaps = 16, 4
     result = asyncio.run(main_async(args))
+    if args.only == "replicas" and RESULTS.exists():  # keep the other sections' last full run
+        result = json.loads(RESULTS.read_text()) | {"replicas": result["replicas"]}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

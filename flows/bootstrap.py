@@ -47,10 +47,9 @@ def bootstrap(
     n_chunks: int = 50,
     seed: int = 0,
     chunks: list[Chunk] | None = None,
-    settings: Settings | None = None,
 ) -> DatasetManifest:
     """Sample chunks (or take ``chunks``), have the model write questions, save a dataset version; returns it."""
-    settings = settings or get_settings()
+    settings = get_settings()  # from the environment, inside the run: never a (stored) flow parameter
     model_dir, _ = tasks.resolve_base(settings)
     chosen = chunks if chunks is not None else sample_chunks(settings, tenant, knowledge_base, n_chunks, seed)
     examples = write_examples(settings, model_dir, chosen, BootstrapParams(seed=seed))

@@ -47,11 +47,9 @@ def retrain_in_flight(tenant: str) -> str | None:
 
 
 @flow(name="watch-new-examples")
-def watch_new_examples(
-    tenant: str = "default", settings: Settings | None = None, trigger: bool = True
-) -> TriggerDecision | None:
+def watch_new_examples(tenant: str = "default", trigger: bool = True) -> TriggerDecision | None:
     """Start the retrain deployment when settings.retrain_min_new_examples arrived since the last adapter."""
-    settings = settings or get_settings()
+    settings = get_settings()  # from the environment, inside the run: never a (stored) flow parameter
     logger = get_run_logger()
     store = DatasetStore.from_settings(settings)
     preview = store.preview(tenant)  # polled every minute: nothing is written until a retrain starts

@@ -6,7 +6,7 @@ from prefect import flow
 
 from flows import tasks
 from flows.artifacts import publish_artifacts
-from kaizen.config import Settings, get_settings
+from kaizen.config import get_settings
 from kaizen.registry import AdapterRegistry
 from kaizen.training.retrain import SetScores, answer_cache, resolve_config
 
@@ -16,10 +16,9 @@ def evaluate_adapter(
     version: str | None = None,
     tenant: str = "default",
     dataset_version: str | None = None,
-    settings: Settings | None = None,
 ) -> SetScores:
     """``version`` None scores the base model; the promoted adapter is the baseline in the artifacts."""
-    settings = settings or get_settings()
+    settings = get_settings()  # from the environment, inside the run: never a (stored) flow parameter
     registry = AdapterRegistry.from_settings(settings)
     if version is not None:
         registry.verify(version)  # a corrupt adapter fails here, not halfway through generation

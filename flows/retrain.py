@@ -41,9 +41,8 @@ def retrain(
     dataset_version: str | None = None,
     method: str | None = None,
     overrides: dict[str, Any] | None = None,
-    settings: Settings | None = None,
 ) -> RetrainOutcome:
-    settings = settings or get_settings()
+    settings = get_settings()  # from the environment, inside the run: never a (stored) flow parameter
     registry = AdapterRegistry.from_settings(settings)
     ensure_retrain_limit()
     with concurrency(RETRAIN_LIMIT, occupy=1):

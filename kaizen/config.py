@@ -6,13 +6,15 @@ Precedence (highest first): explicit keyword arguments, ``KAIZEN_*`` environment
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, computed_field
+from pydantic import Field, SecretStr, computed_field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -68,7 +70,7 @@ class Settings(BaseSettings):
         "", description="lancedb://<path> or http(s)://weaviate:8080; empty = LanceDB under data_dir."
     )
     weaviate_url: str = Field("", description="Set to run the vector-store conformance suite on Weaviate.")
-    weaviate_api_key: str = ""
+    weaviate_api_key: SecretStr = SecretStr("")
     embedding_model: str = Field(
         "", description="Sentence-transformers directory; empty = the packaged all-MiniLM-L6-v2."
     )
@@ -169,12 +171,22 @@ class Settings(BaseSettings):
         "promoted", pattern=r"^(promoted|canary)$", description="What a candidate that passes the gate becomes."
     )
 
+    # --- tracing -------------------------------------------------------------------------------
+    otlp_endpoint: str = Field(
+        "",
+        description="OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces); empty = spans are not "
+        "exported (trace context still travels in every event's headers).",
+    )
+
     # --- gateway -------------------------------------------------------------------------------
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8080
-    api_tokens: dict[str, str] = Field(
-        default_factory=lambda: {"dev-token": "default"},
+    api_tokens: dict[SecretStr, str] = Field(
+        default_factory=lambda: {SecretStr("dev-token"): "default"},
         description="Bearer token -> tenant. Set as JSON in KAIZEN_API_TOKENS.",
+    )
+    gateway_metrics_public: bool = Field(
+        True, description="/metrics answers without a token (Prometheus scrapes it); False: it needs one too."
     )
     max_request_bytes: int = Field(1_000_000, ge=1)
     gateway_wait_seconds: float = Field(
@@ -259,7 +271,8 @@ class Settings(BaseSettings):
         return env
 
     def with_overrides(self, **changes: Any) -> Settings:
-        return self.model_copy(update=changes)
+        # Validated like any other settings (a token given as a plain string becomes a SecretStr).
+        return type(self)(**(dict(self) | changes))
 
     def to_env(self) -> dict[str, str]:
         """``KAIZEN_*`` variables that reproduce these settings in a child process."""
@@ -269,12 +282,47 @@ class Settings(BaseSettings):
             if value is None:
                 continue
             if isinstance(value, dict | list):
-                env[f"KAIZEN_{name.upper()}"] = json.dumps(value)
+                env[f"KAIZEN_{name.upper()}"] = json.dumps(_revealed(value))
+            elif isinstance(value, SecretStr):
+                env[f"KAIZEN_{name.upper()}"] = value.get_secret_value()
             elif isinstance(value, Path):
                 env[f"KAIZEN_{name.upper()}"] = str(value.resolve())
             else:
                 env[f"KAIZEN_{name.upper()}"] = str(value)
         return env
+
+
+def _revealed(value: Any) -> Any:
+    """Secrets in their plain form, for a child's environment only (never for logs or flow parameters)."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {_revealed(k): _revealed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_revealed(v) for v in value]
+    return value
+
+
+@contextlib.contextmanager
+def settings_environment(settings: Settings) -> Iterator[Settings]:
+    """Run a block as a process started with ``settings`` would: ``KAIZEN_*`` set, ``get_settings()`` fresh.
+
+    Flows build their Settings from the environment inside the run and never take them as a parameter, so that
+    no secret is stored with a flow run; an in-process caller with its own settings (tests, the demo) wraps
+    the call in this.
+    """
+    saved = {k: v for k, v in os.environ.items() if k.startswith("KAIZEN_")}
+    for key in saved:
+        del os.environ[key]
+    os.environ.update(settings.to_env())
+    get_settings.cache_clear()
+    try:
+        yield get_settings()
+    finally:
+        for key in [k for k in os.environ if k.startswith("KAIZEN_")]:
+            del os.environ[key]
+        os.environ.update(saved)
+        get_settings.cache_clear()
 
 
 def _file_url_path(url: str) -> Path | None:

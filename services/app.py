@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from kaizen.config import Settings
 from kaizen.streaming.broker import free_port
 from kaizen.topics import Topics
+from kaizen.tracing import configure_tracing
 
 
 class KaizenApp(faust.App):
@@ -62,6 +63,7 @@ def make_app(service: str, settings: Settings | None = None, **overrides: Any) -
     app = KaizenApp(f"{settings.topic_prefix}-{service}", **options)
     app.settings = settings
     app.topics_ = Topics.from_settings(settings)
+    configure_tracing(settings, service)
     # Services add their own conditions (e.g. the model is loaded); /healthz is 200 only when all hold.
     app.readiness = []
     app.health_details = []
@@ -74,7 +76,7 @@ def make_app(service: str, settings: Settings | None = None, **overrides: Any) -
     class Health(View):
         async def get(self, request: Request) -> Response:
             ready = app.ready and all(check() for check in app.readiness)
-            body = {"service": service, "ready": ready, "consumer_ready": app.ready}
+            body = {"service": service, "ready": ready, "consumer_ready": app.ready, "assignment": _assignment(app)}
             for details in app.health_details:
                 body |= details()
             return self.json(body, status=200 if ready else 503)
@@ -86,3 +88,11 @@ def make_app(service: str, settings: Settings | None = None, **overrides: Any) -
             return self.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return app
+
+
+def _assignment(app: faust.App) -> dict[str, list[int]]:
+    """The partitions this replica owns now, per topic: how scaled-out replicas split the work."""
+    owned: dict[str, list[int]] = {}
+    for tp in app.assignor.assigned_actives():
+        owned.setdefault(tp.topic, []).append(tp.partition)
+    return {topic: sorted(partitions) for topic, partitions in sorted(owned.items())}

@@ -10,6 +10,7 @@ from prometheus_client import Counter
 
 from kaizen.events import Event
 from kaizen.streaming.codec import InvalidEvent, dead_letter, decode
+from kaizen.streaming.headers import event_headers
 from services.app import KaizenApp
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ async def send_dead_letter(
     )
     log.warning("dead-lettered %s[%s]@%s: %s", letter.topic, letter.partition, letter.offset, letter.error)
     DEAD_LETTERS.labels(service, letter.topic, letter.error_type).inc()
-    await _dlq_topic(app).send(value=letter.to_bytes(), key=b"dead-letter")
+    await _dlq_topic(app).send(value=letter.to_bytes(), key=b"dead-letter", headers=event_headers(letter))
 
 
 async def validated(stream: Any, model: type[E], *, service: str, app: KaizenApp) -> AsyncIterator[E]:

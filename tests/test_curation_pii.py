@@ -193,3 +193,101 @@ def test_scrub_many_adds_counts(scrubber: PiiScrubber) -> None:
 
 def test_empty_text(scrubber: PiiScrubber) -> None:
     assert scrubber.scrub("").text == ""
+
+
+# --- what the libraries miss: Chinese-language text, ids outside the region table, reserved SSNs -------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("请拨打13812345678联系我", "请拨打[PHONE]联系我"),
+        ("我的手机号是15912345678，有事打给我。", "我的手机号是[PHONE]，有事打给我。"),
+        ("手机：139-1234-5678，谢谢", "手机：[PHONE]，谢谢"),
+        ("电话 186 1234 5678 找我", "电话 [PHONE] 找我"),
+        ("（17712345678）是他的号码", "（[PHONE]）是他的号码"),
+    ],
+)
+def test_chinese_mobile_numbers_inside_chinese_sentences(scrubber: PiiScrubber, text: str, expected: str) -> None:
+    result = scrubber.scrub(text)
+    assert result.text == expected and result.counts == {"PHONE": 1}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "订单号13812345678901已发货",  # 14 digits: an order number, not a phone
+        "编号10012345678的包裹",  # 100...: no mobile prefix
+        "编号11912345678的包裹",  # 119...: no mobile prefix either
+        "版本13812345678.5发布",  # a decimal
+        "Reference 13812345678 in the ledger.",  # not Chinese text: national formats of China are off
+    ],
+)
+def test_chinese_mobile_near_misses(scrubber: PiiScrubber, text: str) -> None:
+    assert scrubber.scrub(text).text == text
+
+
+def _library_accepts(value: str) -> bool:
+    try:
+        return ric.is_valid(value)
+    except KeyError:  # stdnum's table has some districts without a name: it fails instead of answering
+        return False
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "44139919900307456",  # a district code missing from the library's table
+        "46909919851120013",
+        "37019920010101888",
+        "44031119900307456",  # Guangming district: in the table only from 2018, this holder was born in 1990
+    ],
+)
+def test_resident_ids_from_districts_the_table_lacks(scrubber: PiiScrubber, base: str) -> None:
+    value = _ric(base)
+    assert not _library_accepts(value), "the case must be one the library misses"
+    result = scrubber.scrub(f"身份证号：{value}，请核对。")
+    assert result.text == "身份证号：[NATIONAL_ID]，请核对。" and result.counts == {"NATIONAL_ID": 1}
+    assert scrubber.scrub(f"ID {value.lower()}").text == "ID [NATIONAL_ID]"
+
+
+def test_resident_id_check_digit_is_iso_7064_mod_11_2() -> None:
+    from kaizen.curation.pii_detectors import resident_id_check_digit
+
+    for n in range(0, 10**17, 10**17 // 997):
+        first17 = f"{n:017d}"
+        assert resident_id_check_digit(first17) == ric.calc_check_digit(first17 + "0")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "441399199003074560",  # wrong check digit (the right one is computed below)
+        _ric("44139919900230457"),  # 30 February
+        _ric("44139921000101456"),  # born in 2100
+        _ric("99139919900307456"),  # no such province
+        _ric("44000019900307456"),  # a province code, no district
+    ],
+)
+def test_resident_id_near_misses(scrubber: PiiScrubber, value: str) -> None:
+    if value == "441399199003074560":
+        assert _ric("44139919900307456") != value
+    text = f"编号 {value} 不是身份证"
+    assert scrubber.scrub(text).text == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("SSN: 000-12-3456", "SSN: [NATIONAL_ID]"),
+        ("SSN 666-12-3456 on the form", "SSN [NATIONAL_ID] on the form"),
+        ("my SSN is 987-65-4321.", "my SSN is [NATIONAL_ID]."),
+        ("ssn#900123456", "ssn#[NATIONAL_ID]"),
+        ("Social Security Number: 999 12 3456", "Social Security Number: [NATIONAL_ID]"),
+    ],
+)
+def test_reserved_ssns_right_after_ssn_are_still_data(scrubber: PiiScrubber, text: str, expected: str) -> None:
+    from stdnum.us import ssn
+
+    number = text[len(expected.split("[")[0]) :].split()[0].rstrip(".")
+    assert not ssn.is_valid(number.replace(" ", "-")), "the case must be one the library rejects"
+    result = scrubber.scrub(text)
+    assert result.text == expected and result.counts == {"NATIONAL_ID": 1}

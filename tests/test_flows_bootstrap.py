@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import flows  # noqa: F401  (Prefect's offline environment)
-from kaizen.config import Settings
+from kaizen.config import Settings, settings_environment
 from kaizen.datasets.store import DatasetStore
 from kaizen.retrieval.types import Chunk
 from kaizen.training.bootstrap import QUOTE_CLOSE, QUOTE_OPEN
@@ -32,7 +32,8 @@ def test_bootstrap_writes_a_raft_dataset_version_with_the_real_model(
         for i, t in enumerate(TEXTS)
     ]
     settings = kaizen_settings.with_overrides(base_model=str(base_model_dir))
-    manifest = bootstrap(knowledge_base="handbook", chunks=chunks, settings=settings)
+    with settings_environment(settings):
+        manifest = bootstrap(knowledge_base="handbook", chunks=chunks)
     store = DatasetStore.from_settings(settings)
     examples = store.raft(manifest.version)
     assert manifest.source == "bootstrap" and manifest.counts.raft == len(examples) >= 2
@@ -44,4 +45,5 @@ def test_bootstrap_writes_a_raft_dataset_version_with_the_real_model(
         assert any(quoted in t for t in TEXTS)  # the answer quotes a sentence of a real chunk
         assert len(example.documents) >= 2 and example.knowledge_base == "handbook"
     # The same chunks and seed give the same dataset version: a rerun is reproducible.
-    assert bootstrap(knowledge_base="handbook", chunks=chunks, settings=settings).version == manifest.version
+    with settings_environment(settings):
+        assert bootstrap(knowledge_base="handbook", chunks=chunks).version == manifest.version

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 import flows  # noqa: F401  (Prefect's offline environment)
-from kaizen.config import Settings
+from kaizen.config import Settings, settings_environment
 from kaizen.curation.records import CurationResult, Outcome
 from kaizen.datasets.store import DatasetStore
 from kaizen.events import InstructionExample
 from kaizen.registry import AdapterRegistry
-from kaizen.training.triggers import new_examples_decision, tenant_tag
+from kaizen.training.triggers import TriggerDecision, new_examples_decision, tenant_tag
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -56,10 +56,15 @@ def test_polls_during_a_queued_or_running_retrain_start_exactly_one(
 
     retrain.to_deployment(name="retrain-on-data").apply()  # registered, not served: its runs wait, as a slow one
     settings = kaizen_settings.with_overrides(retrain_min_new_examples=3)
+
+    def watch(tenant: str) -> TriggerDecision | None:
+        with settings_environment(settings):  # flows read their settings inside the run
+            return watch_new_examples(tenant=tenant)
+
     versions_before = DatasetStore.from_settings(settings).list_versions()
     stage(settings, "acme", 4)
 
-    decisions = [watch_new_examples(tenant="acme", settings=settings) for _ in range(3)]
+    decisions = [watch(tenant="acme") for _ in range(3)]
     assert decisions[0] is not None and decisions[0].retrain and decisions[0].blocked_by is None
     runs = retrain_runs("acme")
     assert len(runs) == 1
@@ -69,18 +74,18 @@ def test_polls_during_a_queued_or_running_retrain_start_exactly_one(
 
     with get_client(sync_client=True) as client:
         client.set_flow_run_state(runs[0].id, Running(), force=True)
-        assert watch_new_examples(tenant="acme", settings=settings).blocked_by == runs[0].name
+        assert watch(tenant="acme").blocked_by == runs[0].name
         # Finished without registering (as if it crashed after the run ended): the same data never starts a
         # second run, the idempotency key returns the first.
         client.set_flow_run_state(runs[0].id, Completed(), force=True)
-    watch_new_examples(tenant="acme", settings=settings)
+    watch(tenant="acme")
     assert len(retrain_runs("acme")) == 1
 
     stage(settings, "acme", 3, start=4)  # new data: a new retrain
-    watch_new_examples(tenant="acme", settings=settings)
+    watch(tenant="acme")
     assert len(retrain_runs("acme")) == 2
     stage(settings, "globex", 5)  # another tenant is not blocked by acme's run
-    assert watch_new_examples(tenant="globex", settings=settings).retrain
+    assert watch(tenant="globex").retrain
     assert len(retrain_runs("globex")) == 1
 
 

@@ -8,7 +8,7 @@ import pytest
 from kafka import KafkaConsumer
 
 import flows  # noqa: F401  (Prefect's offline environment)
-from kaizen.config import Settings
+from kaizen.config import Settings, settings_environment
 from kaizen.events import AdapterAction, AdapterEvent
 from kaizen.registry import AdapterRegistry, AdapterStatus
 from kaizen.topics import Topics
@@ -42,7 +42,8 @@ def test_gate_refuses_and_nothing_is_published(
 
     settings = kaizen_settings.with_overrides(base_model=str(tiny_lm_dir), retrain_gate_margin=0.5)
     dataset = fact_dataset(settings)
-    outcome = retrain(dataset_version=dataset, overrides={"steps": 2}, settings=settings)
+    with settings_environment(settings):
+        outcome = retrain(dataset_version=dataset, overrides={"steps": 2})
     assert outcome.status == AdapterStatus.rejected and outcome.event is None
     assert not outcome.decision.passed
     manifest = AdapterRegistry.from_settings(settings).get(outcome.version)
@@ -58,13 +59,15 @@ def test_gate_refuses_and_nothing_is_published(
     assert len(cached) == 1
     baseline_answers = cached[0].read_text()
     assert len(baseline_answers.splitlines()) > 0
-    again = retrain(dataset_version=dataset, overrides={"steps": 2}, settings=settings)
+    with settings_environment(settings):
+        again = retrain(dataset_version=dataset, overrides={"steps": 2})
     assert again.status == AdapterStatus.rejected and again.baseline_metrics == outcome.baseline_metrics
     assert cached[0].read_text() == baseline_answers
     # The next run finds no new data: the watcher does not trigger.
     from flows.deployments import watch_new_examples
 
-    decision = watch_new_examples(settings=settings.with_overrides(retrain_min_new_examples=1), trigger=False)
+    with settings_environment(settings.with_overrides(retrain_min_new_examples=1)):
+        decision = watch_new_examples(trigger=False)
     assert decision is not None and decision.new_examples == 0 and not decision.retrain
 
 
@@ -82,8 +85,8 @@ def test_training_crash_retries_then_fails_without_touching_the_registry(
     original = tasks.train
     tasks.train = quick
     try:
-        with pytest.raises(Exception, match="max_length"):
-            retrain(dataset_version=dataset, overrides={"steps": 1, "max_length": 16}, settings=settings)
+        with pytest.raises(Exception, match="max_length"), settings_environment(settings):
+            retrain(dataset_version=dataset, overrides={"steps": 1, "max_length": 16})
     finally:
         tasks.train = original
     assert AdapterRegistry.from_settings(settings).list() == []
@@ -112,7 +115,8 @@ def test_retrain_promotes_an_adapter_that_knows_the_facts(
     # LoRA, the one method serving hot-swaps (a gated freeze/prefix adapter stays a candidate); the smallest
     # setting that shows the effect: 30 steps of 4 short examples.
     overrides = {"method": "lora", "steps": 30, "learning_rate": 1e-3, "eval_max_new_tokens": 16}
-    outcome = retrain(dataset_version=dataset, overrides=overrides, settings=settings)
+    with settings_environment(settings):
+        outcome = retrain(dataset_version=dataset, overrides=overrides)
 
     assert outcome.status == AdapterStatus.promoted, outcome.decision.reasons
     assert outcome.metrics["token_f1"] >= outcome.baseline_metrics["token_f1"] + 0.1

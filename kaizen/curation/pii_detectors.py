@@ -9,6 +9,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import date
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -16,7 +17,6 @@ import phonenumbers
 from phonenumbers import Leniency, PhoneNumberMatcher
 from stdnum import iban as stdnum_iban
 from stdnum import luhn
-from stdnum.cn import ric as cn_ric
 from stdnum.us import ssn as us_ssn
 
 
@@ -126,20 +126,53 @@ def find_ibans(text: str) -> Iterator[Span]:
 
 # --- national ids -----------------------------------------------------------------------------------------
 _CN_RIC = re.compile(r"(?<![\dA-Za-z])\d{17}[\dXx](?![\dA-Za-z])")
-_SSN = re.compile(r"(?<![\d-])\d{3}([- ])\d{2}\1\d{4}(?![\d-])")
-_SSN_BARE = re.compile(r"(?i)\b(?:ssn|social security(?: number| no\.?)?)\W{0,3}(?P<value>\d{9})\b")
+# Province-level codes in use (GB/T 2260), plus 71/81/82/83 (Taiwan, Hong Kong, Macau, residence permits).
+_CN_PROVINCES = frozenset(
+    str(code)
+    for codes in (range(11, 16), range(21, 24), range(31, 38), range(41, 47), range(50, 55), range(61, 66))
+    for code in codes
+) | {"71", "81", "82", "83"}
+_RIC_WEIGHTS = [pow(2, 17 - i, 11) for i in range(17)]
+_SSN = re.compile(r"(?<![\d-])\d{3}(?P<sep>[- ])\d{2}(?P=sep)\d{4}(?![\d-])")
+# Right after the word, an SSN-shaped number is someone's SSN even where the numbering plan says it was never
+# issued (000-, 666-, 9xx- areas: test, advertising and made-up numbers are still a person's data in a form).
+_SSN_CONTEXT = re.compile(
+    r"(?i)\b(?:ssn|social security(?: number| no\.?)?)(?:\s*(?:#|no\.?|number|is|was|[:=])\s*|\s+)"
+    r"(?P<value>(?<![\d-])\d{3}(?P<sep>[- ]?)\d{2}(?P=sep)\d{4})(?![\d-])"
+)
+
+
+def resident_id_check_digit(first17: str) -> str:
+    """ISO 7064 MOD 11-2 over the first 17 digits of a Chinese resident id."""
+    remainder = (12 - sum(int(d) * w for d, w in zip(first17, _RIC_WEIGHTS, strict=True)) % 11) % 11
+    return "X" if remainder == 10 else str(remainder)
+
+
+def is_resident_id(value: str) -> bool:
+    """Structure, birth date and check digit of an 18-character resident id.
+
+    Not the district: the validation library's region table lacks districts (new and renamed ones) and refuses
+    an id whose district code is younger than its holder; such an id is still a person's id.
+    """
+    value = value.upper()
+    if len(value) != 18 or not value[:17].isdigit() or value[:2] not in _CN_PROVINCES or value[2:6] == "0000":
+        return False
+    try:
+        born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return False
+    return date(1900, 1, 1) <= born <= date.today() and value[17] == resident_id_check_digit(value[:17])
 
 
 def find_national_ids(text: str) -> Iterator[Span]:
     for m in _CN_RIC.finditer(text):
-        if cn_ric.is_valid(m.group()):
+        if is_resident_id(m.group()):
             yield Span(m.start(), m.end(), PiiType.national_id)
     for m in _SSN.finditer(text):
         if us_ssn.is_valid(m.group().replace(" ", "-")):
             yield Span(m.start(), m.end(), PiiType.national_id)
-    for m in _SSN_BARE.finditer(text):
-        if us_ssn.is_valid(m.group("value")):
-            yield Span(m.start("value"), m.end("value"), PiiType.national_id)
+    for m in _SSN_CONTEXT.finditer(text):
+        yield Span(m.start("value"), m.end("value"), PiiType.national_id)
 
 
 # --- payment cards ----------------------------------------------------------------------------------------
@@ -196,6 +229,29 @@ def find_ips(text: str) -> Iterator[Span]:
 
 
 # --- phone numbers ----------------------------------------------------------------------------------------
+# A Chinese mobile number (1[3-9]x, 11 digits, optionally 3-4-4) written into Chinese text: no space or word
+# boundary separates it from the characters around it (Han characters are word characters to ``\b``), and
+# national-format matching of China as a region would flag many plain numbers. So: only next to Han text.
+_CN_MOBILE = re.compile(r"(?<![\d+])1[3-9]\d(?P<sep>[- ]?)\d{4}(?P=sep)\d{4}(?!\d|[.,]\d)")
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CJK_PUNCT = "：:，,（(）)。；; 　、“”\"'"
+
+
+def _next_to_han(text: str, start: int, end: int) -> bool:
+    before = text[max(0, start - 3) : start].rstrip(_CJK_PUNCT)
+    after = text[end : end + 3].lstrip(_CJK_PUNCT)
+    return bool((before and _HAN.match(before[-1])) or (after and _HAN.match(after[0])))
+
+
+def find_cn_mobiles(text: str) -> Iterator[Span]:
+    for m in _CN_MOBILE.finditer(text):
+        if not _next_to_han(text, m.start(), m.end()):
+            continue
+        if phonenumbers.is_valid_number(phonenumbers.parse(m.group().replace("-", "").replace(" ", ""), "CN")):
+            yield Span(m.start(), m.end(), PiiType.phone)
+
+
+# --- phone numbers ----------------------------------------------------------------------------------------
 def phone_detector(regions: tuple[str, ...]) -> Detector:
     """Phone numbers valid in their numbering plan; international (+..) numbers are found whatever the region."""
 
@@ -206,12 +262,15 @@ def phone_detector(regions: tuple[str, ...]) -> Detector:
         for region in regions or (None,):
             for match in PhoneNumberMatcher(text, region, leniency=Leniency.VALID):
                 start = match.start
-                # The matcher keeps an opening parenthesis that belongs to the surrounding text: "(+1 ...)".
+                # The matcher keeps an opening parenthesis that belongs to the surrounding text: "(+1 ...)", or
+                # a full-width one in Chinese text.
                 raw = match.raw_string
-                if raw.startswith("(") and raw.count("(") > raw.count(")"):
-                    start += 1
+                for opening, closing in (("(", ")"), ("（", "）")):
+                    if raw.startswith(opening) and raw.count(opening) > raw.count(closing):
+                        start += 1
                 if (start, match.end) not in seen and phonenumbers.is_valid_number(match.number):
                     seen.add((start, match.end))
                     yield Span(start, match.end, PiiType.phone)
+        yield from find_cn_mobiles(text)
 
     return find_phones

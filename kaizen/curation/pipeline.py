@@ -195,7 +195,12 @@ class Curator:
             raft, _, raft_pii = self.raft.build(resp, fb, instruction.output, lambda: derived_id("raft", fb.event_id))
             pii = add_counts(pii, raft_pii)
         return CurationResult(
-            feedback_id=fb.event_id, outcome=Outcome.example, instruction=instruction, raft=raft, pii_counts=pii
+            feedback_id=fb.event_id,
+            outcome=Outcome.example,
+            instruction=instruction,
+            raft=raft,
+            pii_counts=pii,
+            traceparent=stored.traceparent,
         )
 
     def _reject_reason(

@@ -28,6 +28,7 @@ class StoredResponse(BaseModel):
     # Guessed once when the response is stored, not again for every feedback event about it.
     question_language: str | None = None
     answer_language: str | None = None
+    traceparent: str | None = Field(None, description="W3C trace context of the response event: its examples' too.")
 
 
 class PendingFeedback(BaseModel):
@@ -72,3 +73,4 @@ class CurationResult(BaseModel):
     pii_counts: dict[str, int] = Field(default_factory=dict)
     reason: str = ""
     feedback: Feedback | None = Field(None, description="Set for dead letters: the event to keep.")
+    traceparent: str | None = Field(None, description="The response's trace: the examples are published in it.")

@@ -13,7 +13,7 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kaizen.config import Settings
+from kaizen.config import Settings, settings_environment
 from kaizen.curation.records import CurationResult
 from kaizen.datasets.store import DatasetStore
 from kaizen.demo.domain import KNOWLEDGE_BASES, load_documents
@@ -312,7 +312,8 @@ class DemoRunner:
         overrides: dict[str, object] = {"eval_max_new_tokens": self.options.max_new_tokens}
         if self.options.train_epochs is not None:
             overrides["epochs"] = self.options.train_epochs
-        outcome = retrain(tenant=self.options.tenant, settings=settings, overrides=overrides)
+        with settings_environment(settings):  # the flow reads them inside the run: no secret in its parameters
+            outcome = retrain(tenant=self.options.tenant, overrides=overrides)
         reasons = "; ".join(outcome.decision.reasons)
         self.console.print(f"adapter {outcome.version}: {outcome.status} — {reasons}")
         return outcome

@@ -6,17 +6,20 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 
 from kaizen import console
 from kaizen.config import Settings
 from kaizen.gateway import chat, errors, routes
+from kaizen.gateway.auth import require_tenant
 from kaizen.gateway.bus import Bus, KafkaBus, ObservedState
 from kaizen.gateway.limits import BodySizeLimit
 from kaizen.gateway.store import ResponseStore
 from kaizen.serving.metrics import LATENCY_BUCKETS, ServingMetrics
+from kaizen.tracing import configure_tracing
 
 
 class HttpMetrics:
@@ -35,6 +38,7 @@ class HttpMetrics:
 
 def create_app(settings: Settings, *, bus: Bus | None = None) -> FastAPI:
     """``bus`` defaults to Kafka; tests of the HTTP layer alone may pass a double."""
+    provider = configure_tracing(settings, "gateway")
     if bus is None:
         bus = KafkaBus(settings, ObservedState(ResponseStore(settings.gateway_store_size), ServingMetrics()))
     metrics = bus.state.metrics
@@ -48,7 +52,10 @@ def create_app(settings: Settings, *, bus: Bus | None = None) -> FastAPI:
         finally:
             await bus.stop()
 
-    app = FastAPI(title="Kaizen gateway", version="1", lifespan=lifespan)
+    # No unauthenticated docs: the schema is served below, behind a token like every other route.
+    app = FastAPI(
+        title="Kaizen gateway", version="1", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
+    )
     app.state.settings = settings
     app.state.bus = bus
     app.state.metrics = metrics
@@ -68,14 +75,23 @@ def create_app(settings: Settings, *, bus: Bus | None = None) -> FastAPI:
 
     # Outermost, so an oversized body is refused before anything reads it.
     app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
+    # A server span per request (continuing the caller's W3C traceparent, if any), by OpenTelemetry's own
+    # instrumentation; every event produced while handling it carries the trace on in its headers.
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls="healthz,metrics")
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
         ready = bus.ready
         return JSONResponse({"service": "gateway", "ready": ready}, status_code=200 if ready else 503)
 
-    @app.get("/metrics", include_in_schema=False)
+    metrics_auth = [] if settings.gateway_metrics_public else [Depends(require_tenant)]
+
+    @app.get("/metrics", include_in_schema=False, dependencies=metrics_auth)
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_tenant)])
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
 
     return app

@@ -6,17 +6,19 @@ import hmac
 
 from fastapi import HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 
 from kaizen.config import Settings
 
 _bearer = HTTPBearer(auto_error=False)
 
 
-def tenant_for(token: str, tokens: dict[str, str]) -> str | None:
-    # Compare against every token in constant time so timing does not reveal how much of a token matched.
+def tenant_for(token: str, tokens: dict[SecretStr, str]) -> str | None:
+    # Compare against every token in constant time, with no early exit, so timing reveals neither how much of a
+    # token matched nor which one did.
     found = None
     for known, tenant in tokens.items():
-        if hmac.compare_digest(token.encode(), known.encode()):
+        if hmac.compare_digest(token.encode(), known.get_secret_value().encode()):
             found = tenant
     return found
 

@@ -30,10 +30,11 @@ def default_url(settings: Settings) -> str:
 
 def default_token(settings: Settings) -> str:
     """The token of tenant ``default`` if one exists, else the first configured token."""
-    for token, tenant in settings.api_tokens.items():
+    tokens = [token.get_secret_value() for token in settings.api_tokens]
+    for token, tenant in zip(tokens, settings.api_tokens.values(), strict=True):
         if tenant == "default":
             return token
-    return next(iter(settings.api_tokens), "")
+    return next(iter(tokens), "")
 
 
 class GatewayClient:

@@ -16,7 +16,7 @@ def make_store(settings: Settings, *, dimension: int, url: str | None = None) ->
     if url.startswith(("http://", "https://")):
         from kaizen.retrieval.weaviate_store import WeaviateStore
 
-        return WeaviateStore(url, api_key=settings.weaviate_api_key)
+        return WeaviateStore(url, api_key=settings.weaviate_api_key.get_secret_value())
     if "://" in url and not url.startswith("lancedb://"):
         raise ValueError(f"unsupported vector store URL {url!r}: use lancedb://<path> or http(s)://<weaviate>")
     from kaizen.retrieval.lancedb_store import LanceDBStore

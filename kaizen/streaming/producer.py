@@ -8,8 +8,16 @@ from aiokafka import AIOKafkaProducer
 from kafka import KafkaProducer
 
 from kaizen.config import Settings
-from kaizen.events import Event
+from kaizen.events import (
+    DocumentEvent,
+    Event,
+    Feedback,
+    InteractionDelta,
+    InteractionRequest,
+    InteractionResponse,
+)
 from kaizen.streaming.admin import bootstrap_servers
+from kaizen.streaming.headers import event_headers
 
 
 def encode(event: Event) -> bytes:
@@ -18,7 +26,26 @@ def encode(event: Event) -> bytes:
 
 
 def event_key(event: Event) -> bytes:
-    """Partition key: the tenant, so one tenant's events keep their order on one partition."""
+    """Partition key: what must stay in order shares a key, and nothing else does, so one tenant's load spreads.
+
+    - a request: its session when it names one (a conversation's turns in order), else its own id;
+    - a response and its feedback: the response id, the same key on both topics, which have the same partition
+      count: the curator's response/feedback join finds both on the same partition number (co-partitioned);
+    - a delta: its request id (one answer's pieces in order);
+    - a document: tenant and document id (an upsert and a later delete of one document in order);
+    - anything else (adapter events, examples): the tenant, as before.
+    """
+    match event:
+        case InteractionRequest(session_id=str(session)) if session:
+            return f"{event.tenant}/session/{session}".encode()
+        case InteractionRequest():
+            return str(event.event_id).encode()
+        case InteractionResponse() | Feedback():
+            return str(event.response_id).encode()
+        case InteractionDelta():
+            return str(event.request_id).encode()
+        case DocumentEvent():
+            return f"{event.tenant}/{event.document_id}".encode()
     return event.tenant.encode()
 
 
@@ -34,7 +61,7 @@ class EventProducer:
         )
 
     def send(self, topic: str, event: Event, *, key: bytes | None = None) -> None:
-        self._producer.send(topic, value=encode(event), key=key or event_key(event))
+        self._producer.send(topic, value=encode(event), key=key or event_key(event), headers=event_headers(event))
 
     def send_many(self, topic: str, events: list[Event]) -> None:
         for event in events:
@@ -70,7 +97,9 @@ class AsyncEventProducer:
         await self._producer.stop()
 
     async def send(self, topic: str, event: Event, *, key: bytes | None = None) -> None:
-        await self._producer.send_and_wait(topic, value=encode(event), key=key or event_key(event))
+        await self._producer.send_and_wait(
+            topic, value=encode(event), key=key or event_key(event), headers=event_headers(event)
+        )
 
     async def __aenter__(self) -> AsyncEventProducer:
         await self.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
@@ -11,7 +12,10 @@ from kaizen.config import Settings
 from kaizen.curation.records import CurationResult
 from kaizen.datasets.store import DatasetStore
 from kaizen.streaming.admin import bootstrap_servers
+from kaizen.streaming.headers import event_headers, trace_context
+from kaizen.streaming.producer import event_key
 from kaizen.topics import Topics
+from kaizen.tracing import tracer
 
 
 class ExampleSink:
@@ -48,9 +52,19 @@ class ExampleSink:
         assert self._producer is not None
         pending = []
         for result in results:
-            for event, topic in ((result.instruction, self.topics.instructions), (result.raft, self.topics.raft)):
-                if event is not None:
-                    pending.append(await self._producer.send(topic, event.to_bytes(), key=event.tenant.encode()))
+            # In the response's trace (from the gateway through serving), when it came with one.
+            traced = (
+                tracer().start_as_current_span("curate", context=trace_context({"traceparent": result.traceparent}))
+                if result.traceparent
+                else contextlib.nullcontext()
+            )
+            with traced:
+                for event, topic in ((result.instruction, self.topics.instructions), (result.raft, self.topics.raft)):
+                    if event is not None:
+                        sent = self._producer.send(
+                            topic, event.to_bytes(), key=event_key(event), headers=event_headers(event)
+                        )
+                        pending.append(await sent)
         # File appends are blocking I/O: off the loop, once per batch.
         stored = asyncio.to_thread(self.store.append, results)
         await asyncio.gather(stored, *pending)

@@ -16,6 +16,8 @@ from kaizen.curation.pipeline import Curator
 from kaizen.curation.records import CurationResult, Outcome, StoredResponse
 from kaizen.events import Event, Feedback, InteractionResponse
 from kaizen.streaming.codec import InvalidEvent, decode
+from kaizen.streaming.headers import traceparent
+from kaizen.streaming.producer import event_key
 from services.app import KaizenApp
 from services.base import send_dead_letter
 from services.curator.sink import ExampleSink
@@ -61,6 +63,9 @@ class CuratorWorker:
         scrubbed = await asyncio.to_thread(lambda: [self.curator.scrub_response(r) for _, r in decoded])
         results: list[CurationResult] = []
         for (event, _), stored in zip(decoded, scrubbed, strict=True):
+            trace = traceparent(event.headers)
+            if trace:  # kept with the response, so the examples its feedback leads to continue its trace
+                stored = stored.model_copy(update={"traceparent": trace})
             with writing_partition(event.message.partition):
                 results.extend(self.curator.store_response(stored))
         await self._emit(results, events)
@@ -88,7 +93,7 @@ class CuratorWorker:
         topic = self.app.topics_.feedback
         for fb, reason in expired:
             OUTCOMES.labels("expired", "no_response").inc()
-            where = SimpleNamespace(topic=topic, partition=-1, offset=-1, key=fb.tenant.encode())
+            where = SimpleNamespace(topic=topic, partition=-1, offset=-1, key=event_key(fb))
             await send_dead_letter(self.app, fb.to_bytes(), CurationFailed(reason), service=SERVICE, message=where)
         return len(expired)
 

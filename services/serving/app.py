@@ -9,13 +9,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from opentelemetry.trace import SpanKind
+
 from kaizen.config import Settings
 from kaizen.events import InstructionExample, InteractionDelta, InteractionRequest
 from kaizen.serving.adapter_feed import AdapterFeed
 from kaizen.serving.core import ServingCore
 from kaizen.serving.deltas import DeltaPublisher
 from kaizen.serving.runtime import ServingRuntime
+from kaizen.streaming.headers import event_headers, trace_context
 from kaizen.streaming.producer import encode, event_key
+from kaizen.tracing import tracer
 from services.app import KaizenApp, make_app
 from services.base import validated
 
@@ -41,19 +45,25 @@ def build_app(settings: Settings | None = None, *, runtime: ServingRuntime | Non
 
     async def send_delta(delta: InteractionDelta) -> None:
         # Keyed by request id: one request's deltas stay in order on one partition.
-        await deltas_topic.send(key=str(delta.request_id).encode(), value=encode(delta))
+        await deltas_topic.send(key=event_key(delta), value=encode(delta), headers=event_headers(delta))
 
     @app.agent(requests_topic, concurrency=settings.service_concurrency)
     async def serve(stream: Any) -> None:
         # ``concurrency`` copies of this agent keep several requests in flight, so the engine can batch them.
         core = await core_when_ready()
         async for request in validated(stream, InteractionRequest, service=SERVICE, app=app):
-            publisher = DeltaPublisher(request, send_delta) if request.stream else None
-            response, first = await core.handle(request, on_delta=publisher)
-            if publisher is not None:
-                await publisher.close()
-            if first:  # a duplicate delivery was answered already: one response per request id
-                await responses_topic.send(key=event_key(response), value=encode(response))
+            # The request's trace continues here: the response and its deltas carry it on.
+            parent = trace_context(stream.current_event.headers)
+            with tracer().start_as_current_span("serve", context=parent, kind=SpanKind.CONSUMER) as span:
+                span.set_attribute("kaizen.request_id", str(request.event_id))
+                publisher = DeltaPublisher(request, send_delta) if request.stream else None
+                response, first = await core.handle(request, on_delta=publisher)
+                if publisher is not None:
+                    await publisher.close()
+                if first:  # a duplicate delivery was answered already: one response per request id
+                    await responses_topic.send(
+                        key=event_key(response), value=encode(response), headers=event_headers(response)
+                    )
 
     @app.agent(app.topic(app.topics_.instructions, value_serializer="raw"))
     async def learn_exemplars(stream: Any) -> None:
