@@ -15,6 +15,7 @@ from kaizen.config import Settings, get_settings
 from kaizen.events import AdapterEvent
 from kaizen.registry import AdapterRegistry, AdapterStatus
 from kaizen.training.gate import GateDecision
+from kaizen.training.memory import MemoryGuard
 from kaizen.training.retrain import adapter_event, answer_cache, resolve_config
 
 RETRAIN_LIMIT = "kaizen-retrain"
@@ -27,6 +28,7 @@ class RetrainOutcome(BaseModel):
     metrics: dict[str, float]
     baseline_metrics: dict[str, float]
     event: AdapterEvent | None = None
+    memory_peaks_mb: dict[str, float] = {}
 
 
 def ensure_retrain_limit() -> None:
@@ -45,8 +47,12 @@ def retrain(
     settings = get_settings()  # from the environment, inside the run: never a (stored) flow parameter
     registry = AdapterRegistry.from_settings(settings)
     ensure_retrain_limit()
-    with concurrency(RETRAIN_LIMIT, occupy=1):
-        return _retrain(settings, registry, tenant, dataset_version, method, overrides)
+    with concurrency(RETRAIN_LIMIT, occupy=1), MemoryGuard(settings.retrain_memory_mb) as guard:
+        try:
+            outcome = _retrain(settings, registry, tenant, dataset_version, method, overrides, guard)
+            return outcome.model_copy(update={"memory_peaks_mb": dict(guard.peaks)})
+        finally:
+            get_run_logger().info("peak resident memory by stage (MB): %s", guard.peaks)
 
 
 def _retrain(
@@ -56,6 +62,7 @@ def _retrain(
     dataset_version: str | None,
     method: str | None,
     overrides: dict[str, Any] | None,
+    guard: MemoryGuard,
 ) -> RetrainOutcome:
     logger = get_run_logger()
     snapshot = tasks.snapshot_dataset(settings, tenant, dataset_version)
@@ -67,15 +74,18 @@ def _retrain(
 
     work = settings.data_dir / "training" / f"{tenant}-{snapshot.version}"
     try:
-        candidate = tasks.train(model_dir, splits, config, work / "adapter", base_hash)
+        with guard.stage("train"):
+            candidate = tasks.train(model_dir, splits, config, work / "adapter", base_hash)
         promoted = registry.promoted(tenant)
         baseline_dir = registry.adapter_path(promoted.version) if promoted else None
         # The baseline's answers to prompts it has seen before are reused (its weights did not change); the
         # candidate's are kept too, for the cycles in which it is the baseline.
         cand_cache = answer_cache(registry, base_hash, candidate.adapter_dir)
         base_cache = answer_cache(registry, base_hash, baseline_dir, promoted)
-        cand_scores = tasks.evaluate(model_dir, candidate.adapter_dir, splits, config, cand_cache.path)
-        base_scores = tasks.evaluate(model_dir, baseline_dir, splits, config, base_cache.path)
+        with guard.stage("evaluate-candidate"):
+            cand_scores = tasks.evaluate(model_dir, candidate.adapter_dir, splits, config, cand_cache.path)
+        with guard.stage("evaluate-baseline"):
+            base_scores = tasks.evaluate(model_dir, baseline_dir, splits, config, base_cache.path)
         decision = tasks.gate(settings, cand_scores, base_scores)
         manifest = tasks.register(
             registry.root,

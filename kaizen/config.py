@@ -147,6 +147,11 @@ class Settings(BaseSettings):
     )
     retrain_interval_seconds: int = Field(3600, ge=10)
     retrain_min_new_examples: int = Field(50, ge=1)
+    retrain_memory_mb: int = Field(
+        6144,
+        ge=0,
+        description="Resident memory a retrain may use; past it the run fails with the reason (0 = no cap).",
+    )
     training_method: str = Field(
         "auto", pattern=r"^(auto|lora|prefix|ptuning|freeze)$", description="auto = chosen by dataset size."
     )

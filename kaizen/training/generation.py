@@ -9,6 +9,7 @@ from torch import nn
 
 from kaizen.llm.device import device_of
 from kaizen.reasoning.text import STOP_AFTER_LINE
+from kaizen.training.memory import check_memory
 from kaizen.training.prompting import cut_at_stop
 
 
@@ -38,6 +39,7 @@ def generate_answers(
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     answers: dict[int, str] = {}
     for start in range(0, len(order), batch_size):
+        check_memory()
         members = order[start : start + batch_size]
         rows = [encoded[i] for i in members]
         width = max(len(r) for r in rows)

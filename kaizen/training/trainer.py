@@ -15,6 +15,7 @@ from torch import nn
 from kaizen.llm.device import device_of
 from kaizen.training.config import TrainingConfig
 from kaizen.training.data import IGNORE, Batch, Encoded, TrainingExample, collate, encode_all
+from kaizen.training.memory import check_memory
 
 Progress = Callable[[int, int, float], None]  # (step, total steps, loss)
 _BUCKET_POOL = 50  # batches per length-sorted pool: large enough to group lengths, small enough to stay random
@@ -136,6 +137,7 @@ def train(
             loss.backward()
             step_loss += float(loss.detach())
             seen += len(items)
+        check_memory()
         if not math.isfinite(step_loss):
             raise TrainingError(f"loss became {step_loss} at step {step}: lower the learning rate")
         torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
