@@ -191,9 +191,10 @@ def dtype_prefill(model_dir: Path, quick: bool) -> dict:
 
 
 async def arrivals(lm: LoadedModel, quick: bool) -> dict:
+    # Enough requests per rate that the last ones' latency does not pass for saturation (served = requests / span).
     rates = [0.5, 1.0, 2.0] if quick else [0.25, 0.5, 1.0, 2.0]
     return await compare(
-        lm, PROMPTS, rates, requests=8 if quick else 12, tokens=(4, 24) if quick else (4, 32), max_batch_size=8
+        lm, PROMPTS, rates, requests=8 if quick else 24, tokens=(4, 24) if quick else (4, 32), max_batch_size=8
     )
 
 
