@@ -13,6 +13,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -190,11 +191,17 @@ def dtype_prefill(model_dir: Path, quick: bool) -> dict:
     return out
 
 
-async def arrivals(lm: LoadedModel, quick: bool) -> dict:
+async def arrivals(lm: LoadedModel, quick: bool, checkpoint: Callable[[dict], None] | None = None) -> dict:
     # Enough requests per rate that the last ones' latency does not pass for saturation (served = requests / span).
-    rates = [0.5, 1.0, 2.0] if quick else [0.25, 0.5, 1.0, 2.0]
+    rates = [0.5, 1.0, 2.0]
     return await compare(
-        lm, PROMPTS, rates, requests=8 if quick else 24, tokens=(4, 24) if quick else (4, 32), max_batch_size=8
+        lm,
+        PROMPTS,
+        rates,
+        requests=8 if quick else 16,
+        tokens=(4, 24),
+        max_batch_size=8,
+        checkpoint=checkpoint,
     )
 
 
@@ -210,8 +217,12 @@ async def run(quick: bool, only: str | None) -> dict:
     }
     if only == "arrivals":
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        results["arrivals"] = {**where, "quick": quick, **await arrivals(lm, quick)}
         results.setdefault("measured", {})["arrivals"] = stamp
+
+        def checkpoint(partial: dict) -> None:
+            RESULTS.write_text(json.dumps({**results, "arrivals": {**where, "quick": quick, **partial}}, indent=2))
+
+        results["arrivals"] = {**where, "quick": quick, **await arrivals(lm, quick, checkpoint)}
         return results
     tokens = 16 if quick else 64
     results: dict = {"model": model_dir.name, **where, "new_tokens": tokens, "quick": quick}
