@@ -1,6 +1,6 @@
 """Time to first token through the gateway versus the engine's own, at 1 and 8 concurrent streams.
 
-    python bench/streaming.py [--quick] [--requests N] [--tokens 16]
+    python bench/streaming.py [--quick] [--rounds N] [--tokens 16]
 
 One run, side by side, on the same direct-mode questions and the real default model:
 - "engine": GenerationEngine in this process, from submit to the first decoded piece (on_delta);
@@ -52,21 +52,23 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def closed_loop(first_token: FirstToken, requests: int, concurrency: int, offset: int) -> dict[str, Any]:
-    """``concurrency`` streams open at once, each asking its next question as soon as its last one ended."""
-    pending = list(range(offset, offset + requests))
-    ttft: list[float] = []
-
-    async def stream() -> None:
-        while pending:
-            ttft.append(await first_token(question(pending.pop())) * 1000)
-
-    await asyncio.gather(*(stream() for _ in range(concurrency)))
+async def interleaved(paths: dict[str, FirstToken], streams: int, rounds: int, offset: int) -> dict[str, Any]:
+    """``rounds`` rounds; in each, every path in turn opens ``streams`` streams at once (questions of its own, so no
+    answer comes from a cache). Turn by turn, the machine's load changes fall on every path alike."""
+    ttft: dict[str, list[float]] = {name: [] for name in paths}
+    for r in range(rounds):
+        for p, (name, first_token) in enumerate(paths.items()):
+            start = offset + (r * len(paths) + p) * streams
+            seconds = await asyncio.gather(*(first_token(question(start + i)) for i in range(streams)))
+            ttft[name].extend(s * 1000 for s in seconds)
     return {
-        "streams": concurrency,
-        "requests": len(ttft),
-        "ttft_ms_p50": round(statistics.median(ttft), 1),
-        "ttft_ms_p95": round(percentile(ttft, 0.95), 1),
+        name: {
+            "streams": streams,
+            "requests": len(values),
+            "ttft_ms_p50": round(statistics.median(values), 1),
+            "ttft_ms_p95": round(percentile(values, 0.95), 1),
+        }
+        for name, values in ttft.items()
     }
 
 
@@ -168,13 +170,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 }
                 for run in paths.values():  # warm-up: first calls load code paths and caches everywhere
                     await run(question(999))
-                for streams in (1, 8):
-                    requests = args.requests * (2 if streams > 1 else 1)
-                    # One path after the other, each on questions of its own (no answer comes from a cache).
-                    row = {
-                        name: await closed_loop(run, requests, streams, offset=1000 * i)
-                        for i, (name, run) in enumerate(paths.items())
-                    }
+                for streams, rounds in ((1, args.rounds), (8, max(args.rounds // 3, 1))):
+                    row: dict[str, Any] = await interleaved(paths, streams, rounds, offset=1000 * streams)
                     gateway = max(row["openai"]["ttft_ms_p50"], row["kaizen"]["ttft_ms_p50"])
                     row["gateway_minus_engine_ms_p50"] = round(gateway - row["engine"]["ttft_ms_p50"], 1)
                     row["met"] = row["gateway_minus_engine_ms_p50"] <= TARGET_MS
@@ -188,14 +185,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="4 requests per path (8 with 8 streams)")
-    parser.add_argument("--requests", type=int, default=8, help="requests per path with 1 stream (x2 with 8)")
+    parser.add_argument("--quick", action="store_true", help="4 rounds with 1 stream, 1 round of 8 streams")
+    parser.add_argument("--rounds", type=int, default=9, help="rounds with 1 stream (a third as many with 8)")
     parser.add_argument("--tokens", type=int, default=16, help="max_new_tokens per request")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (this machine: 1 is fastest)")
     args = parser.parse_args()
     if args.quick:
-        args.requests = 4
-    args.requests = max(args.requests, 1)
+        args.rounds = 4
+    args.rounds = max(args.rounds, 1)
     result = asyncio.run(main_async(args))
     result["measured"] = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
