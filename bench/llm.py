@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -18,6 +19,9 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM
+
+# ``make bench`` runs this file as a script: the repository root must be importable for ``bench._llm_arrivals``.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._llm_arrivals import compare
 from kaizen.config import Settings
