@@ -160,24 +160,26 @@ class KafkaClient:
 
 
 @contextlib.contextmanager
-def serving_service(settings: Settings, log: Path) -> Any:
+def service_process(module: str, settings: Settings, log: Path, port_variable: str) -> Any:
+    """``python -m module`` with ``settings``, on a free port (``port_variable``), until /healthz answers; yields
+    the port."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAIZEN_")}
-    env |= settings.to_env() | {"KAIZEN_SERVICE_WEB_PORT": str(port), "HF_HUB_OFFLINE": "1"}
+    env |= settings.to_env() | {port_variable: str(port), "HF_HUB_OFFLINE": "1"}
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "services.serving"], stdout=out, stderr=out, env=env, cwd=ROOT)
+        proc = subprocess.Popen([sys.executable, "-m", module], stdout=out, stderr=out, env=env, cwd=ROOT)
     try:
         deadline = time.monotonic() + 600
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"serving exited:\n{log.read_text()[-3000:]}")
+                raise RuntimeError(f"{module} exited:\n{log.read_text()[-3000:]}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
                     break
             if time.monotonic() > deadline:
                 raise TimeoutError(log.read_text()[-3000:])
             time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}"
+        yield port
     finally:
         proc.terminate()
         try:
@@ -224,7 +226,7 @@ async def bench_kafka(
     settings: Settings, requests: list[InteractionRequest], concurrency: int, swaps: int, log: Path
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     adapters = make_adapters(settings, Path(settings.base_model), ["bench-a", "bench-b"]) if swaps else []
-    with serving_service(settings, log):
+    with service_process("services.serving", settings, log, "KAIZEN_SERVICE_WEB_PORT"):
         async with KafkaClient(settings) as client:
             await closed_loop(fresh(requests[:concurrency]), concurrency, client.ask)  # warm-up
             through_kafka = await closed_loop(fresh(requests), concurrency, client.ask)
@@ -277,7 +279,13 @@ async def bench_replicas(
         ensure_topics(run)
         topic = Topics.from_settings(run).requests
         with contextlib.ExitStack() as stack:
-            urls = [stack.enter_context(serving_service(run, work / f"serving-{n}-{i}.log")) for i in range(n)]
+            ports = [
+                stack.enter_context(
+                    service_process("services.serving", run, work / f"serving-{n}-{i}.log", "KAIZEN_SERVICE_WEB_PORT")
+                )
+                for i in range(n)
+            ]
+            urls = [f"http://127.0.0.1:{port}" for port in ports]
             split = wait_split(urls, topic, run.topic_partitions)
             async with KafkaClient(run) as client:
                 await closed_loop(fresh(requests[:concurrency]), concurrency, client.ask)  # warm-up

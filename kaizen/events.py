@@ -148,6 +148,9 @@ class InteractionResponse(Event):
     adapter_version: str | None = None
     prompt_version: str | None = None
     latency_ms: float = 0.0
+    session_id: str | None = Field(None, max_length=256, description="The request's conversation, if it named one.")
+    system: Text | None = Field(None, description="The request's system prompt: curation keeps the whole exchange.")
+    history: list[Turn] = Field(default_factory=list, max_length=256, description="The request's earlier turns.")
     error: str | None = None
     error_code: str | None = Field(
         None, max_length=64, description="Why it failed, for machines: e.g. adapter_not_found (a refused pin)."
@@ -229,10 +232,21 @@ class InstructionExample(Event):
     accepted: bool = True
     source_ids: list[str] = Field(default_factory=list)
     strategy: str = ""
+    session_id: str | None = Field(None, max_length=256, description="The conversation the exchange belongs to.")
+    system: Text | None = Field(None, description="The conversation's system prompt.")
+    history: list[Turn] = Field(
+        default_factory=list, max_length=256, description="Turns before the instruction, oldest first."
+    )
+
+    def prompt_messages(self) -> list[dict[str, str]]:
+        """The whole exchange up to the answer: system prompt, earlier turns, then the instruction."""
+        user = f"{self.context}\n\n{self.instruction}" if self.context else self.instruction
+        system = [{"role": "system", "content": self.system}] if self.system else []
+        turns = [{"role": t.role, "content": t.content} for t in self.history]
+        return [*system, *turns, {"role": "user", "content": user}]
 
     def to_chat(self) -> list[dict[str, str]]:
-        user = f"{self.context}\n\n{self.instruction}" if self.context else self.instruction
-        return [{"role": "user", "content": user}, {"role": "assistant", "content": self.output}]
+        return [*self.prompt_messages(), {"role": "assistant", "content": self.output}]
 
 
 class RaftDocument(BaseModel):

@@ -11,7 +11,7 @@ from kaizen.curation.pipeline import Curator, CuratorConfig
 from kaizen.curation.policy import FeedbackPolicy, Verdict
 from kaizen.curation.raft import BEGIN_QUOTE, END_QUOTE, RaftConfig, keeps_oracle
 from kaizen.curation.records import Outcome
-from kaizen.events import Citation, Feedback, InteractionResponse, Thumbs
+from kaizen.events import Citation, Feedback, InteractionResponse, Thumbs, Turn
 from kaizen.retrieval.types import Chunk
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -24,6 +24,7 @@ def response(
     *,
     tenant: str = "acme",
     cited: bool = True,
+    **conversation: object,
 ) -> InteractionResponse:
     request_id = uuid.uuid4()
     citations = (
@@ -40,6 +41,7 @@ def response(
         answer=answer,
         citations=citations,
         retrieved_chunk_ids=["geo#0", "geo#1", "food#0"] if cited else [],
+        **conversation,
     )
 
 
@@ -99,6 +101,34 @@ def test_reasoning_of_an_accepted_answer_is_kept_scrubbed_and_dropped_on_correct
     curator.add_response(wrong)
     fixed = curator.add_feedback(feedback(wrong, thumbs=Thumbs.down, correction="21")).instruction
     assert fixed is not None and fixed.output == "21" and fixed.reasoning == []
+
+
+def test_a_follow_up_keeps_its_conversation_scrubbed() -> None:
+    """The example is the whole exchange: system prompt and earlier turns travel with the answer, PII replaced."""
+    history = [
+        Turn(role="user", content="Who founded Quillmoor? Write to ada@example.com"),
+        Turn(role="assistant", content="Ada Brook founded Quillmoor."),
+    ]
+    resp = response(
+        "Ada Brook was born in 1820.",
+        "When was she born?",
+        cited=False,
+        session_id="s-1",
+        system="Answer briefly.",
+        history=history,
+    )
+    curator = Curator()
+    curator.add_response(resp)
+    result = curator.add_feedback(feedback(resp, thumbs=Thumbs.up))
+    ex = result.instruction
+    assert result.outcome == Outcome.example and ex is not None
+    assert (ex.session_id, ex.system) == ("s-1", "Answer briefly.")
+    assert [t.role for t in ex.history] == ["user", "assistant"]
+    assert "ada@example.com" not in ex.history[0].content and "Who founded Quillmoor?" in ex.history[0].content
+    assert ex.history[1].content == "Ada Brook founded Quillmoor."
+    assert [m["role"] for m in ex.to_chat()] == ["system", "user", "assistant", "user", "assistant"]
+    assert ex.to_chat()[-2]["content"] == "When was she born?"
+    assert "ada@example.com" not in curator.responses[str(resp.response_id)].decode()
 
 
 def test_correction_replaces_the_answer() -> None:

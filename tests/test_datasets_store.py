@@ -14,7 +14,7 @@ from kaizen.curation.raft import RaftConfig
 from kaizen.curation.records import CurationResult
 from kaizen.datasets.export import ExportFormat, export_hf_dir, export_lines, statistics
 from kaizen.datasets.store import DatasetCorrupt, DatasetNotFound, DatasetStore
-from kaizen.events import RaftDocument, RaftExample, Thumbs
+from kaizen.events import RaftDocument, RaftExample, Thumbs, Turn
 from tests.test_curation_pipeline import feedback, response
 
 
@@ -215,6 +215,40 @@ def test_openai_exports_validate_against_the_openai_types(store: DatasetStore) -
         for side in ("preferred_output", "non_preferred_output"):
             assert len(row[side]) == 1
             assistant.validate_python(row[side][0])
+
+
+def test_a_conversation_exports_as_its_whole_exchange(store: DatasetStore) -> None:
+    """Chat exports carry the system prompt and earlier turns as messages; a preference pair keeps them too."""
+    history = [
+        Turn(role="user", content="Who founded Quillmoor?"),
+        Turn(role="assistant", content="Ada Brook founded Quillmoor."),
+    ]
+    conversation = {"session_id": "s-9", "system": "Answer briefly.", "history": history}
+    curator = Curator(CuratorConfig())
+    good = response("Ada Brook was born in 1820.", "When was she born?", tenant="acme", cited=False, **conversation)
+    bad = response("She was born in Paris in 1999.", "When was she born?", tenant="acme", cited=False, **conversation)
+    alone = response("The question has no context.", "When was she born?", tenant="acme", cited=False)
+    for resp, kw in ((good, {"thumbs": Thumbs.up}), (bad, {"thumbs": Thumbs.down}), (alone, {"rating": 5})):
+        curator.add_response(resp)
+        store.append([curator.add_feedback(feedback(resp, **kw))])
+    version = store.snapshot("acme").version
+    # the same follow-up without the turns is another example, not a duplicate
+    chats = [json.loads(line)["messages"] for line in export_lines(store, version, ExportFormat.openai)]
+    [chat] = [m for m in chats if len(m) > 2]
+    assert chat == [
+        {"role": "system", "content": "Answer briefly."},
+        {"role": "user", "content": "Who founded Quillmoor?"},
+        {"role": "assistant", "content": "Ada Brook founded Quillmoor."},
+        {"role": "user", "content": "When was she born?"},
+        {"role": "assistant", "content": "Ada Brook was born in 1820."},
+    ]
+    assert len(chats) == 2
+    # the rejected answer pairs with the accepted one after the same turns, not with the one without them
+    [dpo] = [json.loads(line) for line in export_lines(store, version, ExportFormat.openai_dpo)]
+    assert dpo["input"]["messages"] == chat[:-1]
+    assert dpo["preferred_output"][0]["content"] == "Ada Brook was born in 1820."
+    [pair] = [json.loads(line) for line in export_lines(store, version, ExportFormat.preference)]
+    assert set(pair) == {"id", "prompt", "chosen", "rejected"} and pair["prompt"] == "When was she born?"
 
 
 def test_hf_export_loads_with_datasets_and_carries_a_card(

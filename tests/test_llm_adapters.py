@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
 from kaizen.llm.adapters import AdapterError, AdapterManager
 from kaizen.llm.engine import GenerationEngine
+from kaizen.llm.types import Completion
 from kaizen.registry import AdapterManifest, AdapterRegistry
 from tests.fixtures.llm import build_tiny_model, make_lora_adapter, register_lora
 
@@ -51,6 +53,32 @@ async def test_adapters_change_outputs_and_mix_in_one_batch(
     assert max(c.batch_size for c in mixed) > 1
     assert [c.tokens for c in mixed] == [one, base, two, one]
     assert [c.adapter_version for c in mixed] == ["v1", None, "v2", "v1"]
+
+
+async def test_an_adapter_row_joining_a_running_base_batch_mid_stream_decodes_as_alone(
+    tiny_engine: GenerationEngine, manager: AdapterManager
+) -> None:
+    """Continuous batching with mixed adapters: a LoRA row prefilled into a running base batch (and a base row
+    after it) gives exactly the tokens it gives alone, and so do the rows it joined."""
+    manager.load("v1")
+    long, other = "Once upon a time, in a land far away, there lived a", "Water boils at"
+    plan = [(long, None, 24), (PROMPT, "v1", 8), (other, None, 10)]
+    alone = [(await tiny_engine.generate(p, max_new_tokens=n, adapter=a)).tokens for p, a, n in plan]
+    assert alone[1] != (await tiny_engine.generate(PROMPT, max_new_tokens=8)).tokens  # the adapter matters here
+    joined: list[Future[Completion]] = []
+    seen = [0]
+
+    def on_delta(_piece: str) -> None:  # newcomers on the 3rd and 6th piece of the running base row
+        seen[0] += 1
+        if seen[0] in (3, 6):
+            prompt, adapter, tokens = plan[len(joined) + 1]
+            joined.append(tiny_engine.submit(prompt, max_new_tokens=tokens, adapter=adapter))
+
+    first = await tiny_engine.generate(long, max_new_tokens=24, on_delta=on_delta)
+    rest = [f.result(timeout=60) for f in joined]
+    assert [first.tokens, *(c.tokens for c in rest)] == alone
+    assert rest[0].adapter_version == "v1" and rest[1].adapter_version is None
+    assert rest[0].batch_size >= 2 and first.batch_size >= 2  # it joined the running batch, not a new one
 
 
 async def test_unloaded_adapters_go_once_their_requests_finish(

@@ -46,6 +46,8 @@ async def test_follow_up_retrieves_with_its_context_and_the_prompt_has_the_histo
     assert prompt.startswith("You answer for the HR team of Lumen Works.\n\n")
     turns = "Question: What is parental leave?\nAnswer: Paid time off after a birth or adoption.\n\n<sources>"
     assert turns in prompt and prompt.endswith("Question: And how long does it last?\nAnswer:")
+    # the response carries the conversation on, for curation to keep the whole exchange
+    assert (response.session_id, response.system, response.history) == ("s-1", request.system, HISTORY)
 
 
 async def test_direct_and_cot_prompts_carry_the_conversation() -> None:

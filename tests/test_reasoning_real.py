@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kaizen.config import Settings
-from kaizen.events import DocumentEvent, InteractionRequest, InteractionResponse, Mode, RequestOptions
+from kaizen.events import DocumentEvent, InteractionRequest, InteractionResponse, Mode, RequestOptions, Turn
 from kaizen.reasoning import ExemplarPool, PromptLibrary, ReasoningDeps, answer
 from kaizen.reasoning.parsing import answers_match
 
@@ -88,6 +88,37 @@ async def test_real_direct_is_closed_book(deps: ReasoningDeps) -> None:
     [generation] = check(response)
     assert response.retrieved_chunk_ids == [] and response.prompt_version.startswith("direct@v2#")
     assert generation["finish_reason"] in ("stop", "length")
+
+
+@pytest.mark.parametrize(
+    ("history", "question", "gold"),
+    [
+        (("Who founded Quillmoor?", "Ada Brook, born in 1887, founded Quillmoor."), "When was she born?", "1887"),
+        (("Hello, my name is Orla Penhaligon. What is the capital of France?", "Paris"), "What is my name?", "Orla"),
+    ],
+)
+async def test_real_follow_up_is_answered_from_the_previous_turn(
+    deps: ReasoningDeps, history: tuple[str, str], question: str, gold: str
+) -> None:
+    turns = [Turn(role="user", content=history[0]), Turn(role="assistant", content=history[1])]
+    alone = await answer(ask(question, Mode.direct, kbs=[]), deps)
+    follow_up = await answer(ask(question, Mode.direct, kbs=[]).model_copy(update={"history": turns}), deps)
+    check(follow_up)
+    assert answers_match(follow_up.answer, gold), follow_up.answer
+    assert not answers_match(alone.answer, gold), alone.answer  # only the earlier turn tells
+
+
+async def test_real_system_instruction_is_obeyed(deps: ReasoningDeps) -> None:
+    system = (
+        "You are the assistant of Quillmoor, a robotics company in Varnholt. "
+        "When asked which company you work for, answer Quillmoor."
+    )
+    question = "Which company do you work for?"
+    alone = await answer(ask(question, Mode.direct, kbs=[]), deps)
+    instructed = await answer(ask(question, Mode.direct, kbs=[]).model_copy(update={"system": system}), deps)
+    check(instructed)
+    assert "quillmoor" in instructed.answer.casefold(), instructed.answer
+    assert "quillmoor" not in alone.answer.casefold(), alone.answer
 
 
 async def test_real_cot_picks_exemplars_by_embedding(deps: ReasoningDeps) -> None:

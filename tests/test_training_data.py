@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from kaizen.datasets.examples import snapshot_of
-from kaizen.events import InstructionExample, RaftDocument, RaftExample
+from kaizen.events import InstructionExample, RaftDocument, RaftExample, Turn
 from kaizen.training.data import (
     IGNORE,
     TrainingExample,
@@ -66,6 +66,18 @@ def test_mix_converts_both_kinds_and_skips_rejected() -> None:
     assert not examples[0].open_book
     with pytest.raises(TypeError):
         to_training_examples(["not an example"])  # type: ignore[list-item]
+
+
+def test_a_curated_follow_up_trains_on_the_prompt_serving_renders_for_it() -> None:
+    history = [Turn(role="user", content="Who founded Quillmoor?"), Turn(role="assistant", content="Ada Brook.")]
+    follow_up = instruction(4).model_copy(update={"system": "Be brief.", "history": history})
+    [ex] = to_training_examples([follow_up])
+    prompt = ex.prompt(open_book=False)
+    assert prompt == closed_book_prompt(follow_up.instruction, system="Be brief.", history=history)
+    assert prompt.startswith("Be brief.\n\n")
+    turns = "Question: Who founded Quillmoor?\nAnswer: Ada Brook.\n\n"
+    assert prompt.endswith(f"{turns}Question: What colour is item 4?\nAnswer:")
+    assert "Quillmoor" not in to_training_examples([instruction(4)])[0].prompt(open_book=False)
 
 
 def test_labels_cover_only_the_answer(tiny_lm_dir: Path) -> None:

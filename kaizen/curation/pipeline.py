@@ -84,6 +84,8 @@ class Curator:
                 "question": clean(resp.question),
                 "answer": clean(resp.answer),
                 "reasoning": [clean(r) for r in resp.reasoning],
+                "system": clean(resp.system) if resp.system else resp.system,
+                "history": [t.model_copy(update={"content": clean(t.content)}) for t in resp.history],
                 "citations": citations,
                 # The trace can hold raw prompts and tool outputs: curation never needs it, so it is not kept.
                 "trace": [],

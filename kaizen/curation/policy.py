@@ -92,4 +92,8 @@ def build_instruction(
         accepted=accepted,
         source_ids=source_ids(response),
         strategy=response.strategy or response.mode.value,
+        # The whole exchange: a follow-up is only a training example together with the turns it follows.
+        session_id=response.session_id,
+        system=response.system,
+        history=list(response.history),
     )

@@ -42,14 +42,18 @@ class PreferencePair(BaseModel):
     prompt: str
     chosen: str
     rejected: str
-
-
-def _prompt(ex: InstructionExample) -> str:
-    return ex.to_chat()[0]["content"]
+    # System prompt and earlier turns before ``prompt``: the OpenAI form sends them as messages; TRL's string
+    # ``prompt`` form has no place for them.
+    prior: list[dict[str, str]] = Field(default_factory=list, exclude=True)
 
 
 def _key(text: str) -> str:
     return " ".join(text.casefold().split())
+
+
+def _prompt_key(ex: InstructionExample) -> str:
+    # The same question after different turns is a different prompt.
+    return "\n".join(f"{m['role']}: {_key(m['content'])}" for m in ex.prompt_messages())
 
 
 def preference_pairs(examples: list[InstructionExample]) -> list[PreferencePair]:
@@ -61,16 +65,19 @@ def preference_pairs(examples: list[InstructionExample]) -> list[PreferencePair]
     chosen_for: dict[str, str] = {}
     for ex in examples:
         if ex.accepted and ex.output.strip():
-            key = _key(_prompt(ex))
+            key = _prompt_key(ex)
             chosen_for[key] = min(chosen_for.get(key, ex.output), ex.output)
     pairs: list[PreferencePair] = []
     for ex in examples:
         rejected = (ex.rejected_output or "").strip()
         if not rejected:
             continue
-        chosen = ex.output if ex.accepted else chosen_for.get(_key(_prompt(ex)), "")
+        chosen = ex.output if ex.accepted else chosen_for.get(_prompt_key(ex), "")
         if chosen.strip() and _key(chosen) != _key(rejected):
-            pairs.append(PreferencePair(id=ex.example_id, prompt=_prompt(ex), chosen=chosen, rejected=rejected))
+            *prior, user = ex.prompt_messages()
+            pairs.append(
+                PreferencePair(id=ex.example_id, prompt=user["content"], chosen=chosen, rejected=rejected, prior=prior)
+            )
     return pairs
 
 
@@ -83,7 +90,7 @@ def openai_chat_rows(examples: list[InstructionExample]) -> Iterator[dict[str, o
 def openai_dpo_rows(pairs: list[PreferencePair]) -> Iterator[dict[str, object]]:
     for p in pairs:
         yield {
-            "input": {"messages": [{"role": "user", "content": p.prompt}]},
+            "input": {"messages": [*p.prior, {"role": "user", "content": p.prompt}]},
             "preferred_output": [{"role": "assistant", "content": p.chosen}],
             "non_preferred_output": [{"role": "assistant", "content": p.rejected}],
         }

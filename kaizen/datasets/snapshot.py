@@ -34,7 +34,9 @@ class BuiltSnapshot(BaseModel):
 def _dedup_text(ex: InstructionExample) -> str:
     # A rejected pair is only a duplicate of another rejected pair of the same answer.
     target = ex.output if ex.accepted else f"rejected: {ex.rejected_output or ''}"
-    return f"{ex.instruction}\n{target}"
+    # A follow-up ("when was she born?") is only a duplicate of the same follow-up after the same turns.
+    prior = "".join(f"{t.role}: {t.content}\n" for t in ex.history)
+    return f"{prior}{ex.instruction}\n{target}"
 
 
 def _order(result: CurationResult) -> tuple[str, str]:

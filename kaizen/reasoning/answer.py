@@ -80,5 +80,8 @@ async def answer(
         adapter_version=ctx.adapter_version or ctx.adapter,
         prompt_version=",".join(ctx.prompt_refs) or None,
         latency_ms=round(ctx.elapsed_ms(), 3),
+        session_id=request.session_id,
+        system=request.system,
+        history=request.history,
         error=error,
     )

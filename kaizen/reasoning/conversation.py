@@ -13,6 +13,8 @@ from kaizen.events import InteractionRequest, Turn
 from kaizen.reasoning.text import one_line
 
 CHARS_PER_TOKEN = 4
+# Default token budget of the rendered history; training renders curated conversations within the same one.
+HISTORY_MAX_TOKENS = 384
 # Earlier user turns joined to a follow-up's retrieval query: enough to resolve "it", "they", "and how long...".
 QUERY_USER_TURNS = 2
 
@@ -33,12 +35,16 @@ def fitting_history(history: list[Turn], budget: int) -> list[Turn]:
     return kept[::-1]
 
 
-def prompt_variables(request: InteractionRequest, budget: int) -> dict[str, Any]:
+def conversation_variables(system: str | None, history: list[Turn], budget: int) -> dict[str, Any]:
     """``system`` and ``history`` for a prompt template, each one line (user text cannot start a fake section)."""
     return {
-        "system": one_line(request.system or ""),
-        "history": [{"role": t.role, "content": one_line(t.content)} for t in fitting_history(request.history, budget)],
+        "system": one_line(system or ""),
+        "history": [{"role": t.role, "content": one_line(t.content)} for t in fitting_history(history, budget)],
     }
+
+
+def prompt_variables(request: InteractionRequest, budget: int) -> dict[str, Any]:
+    return conversation_variables(request.system, request.history, budget)
 
 
 def search_query(request: InteractionRequest) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kaizen.llm.types import LLM
+from kaizen.reasoning.conversation import HISTORY_MAX_TOKENS
 from kaizen.reasoning.exemplars import ExemplarPool
 from kaizen.reasoning.prompts import PromptLibrary
 from kaizen.retrieval.types import Retriever, SearchMode
@@ -37,7 +38,7 @@ class ReasoningDeps:
     plan_max_new_tokens: int = 64
     timeout_s: float | None = 600.0
     # Estimated tokens of earlier conversation turns in a prompt; the oldest turns are dropped first.
-    history_max_tokens: int = 384
+    history_max_tokens: int = HISTORY_MAX_TOKENS
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.mmr_lambda <= 1.0:

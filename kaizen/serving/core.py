@@ -66,6 +66,9 @@ def error_response(
         mode=request.mode if request.mode != Mode.auto else Mode.direct,
         adapter_version=adapter,
         latency_ms=latency_ms,
+        session_id=request.session_id,
+        system=request.system,
+        history=request.history,
         error=error[:4000],
         error_code=code,
     )

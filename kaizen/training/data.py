@@ -10,7 +10,7 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from kaizen.events import InstructionExample, RaftExample
+from kaizen.events import InstructionExample, RaftExample, Turn
 from kaizen.training.prompting import Source, answer_target, as_source, closed_book_prompt, open_book_prompt
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class TrainingExample(BaseModel):
     quoted: str = Field(
         "", description="RAFT: the oracle's words up to and including the answer, the open-book training target."
     )
+    system: str | None = Field(None, description="The conversation's system prompt, rendered as serving does.")
+    history: list[Turn] = Field(default_factory=list, description="Turns before the question, as serving shows them.")
 
     @property
     def split_key(self) -> str:
@@ -56,7 +58,7 @@ class TrainingExample(BaseModel):
     def prompt(self, *, open_book: bool) -> str:
         if open_book and self.sources:
             return open_book_prompt(self.question, self.sources)
-        return closed_book_prompt(self.question)
+        return closed_book_prompt(self.question, system=self.system, history=self.history)
 
     def target(self, *, open_book: bool) -> str:
         """Open-book answers cite the oracle sources shown, as the rag strategy expects; closed-book ones do not.
@@ -79,6 +81,8 @@ def from_instruction(example: InstructionExample) -> TrainingExample:
         kind="instruction",
         question=example.instruction,
         reference=example.output,
+        system=example.system,
+        history=list(example.history),
     )
 
 

@@ -7,10 +7,13 @@ share one prompt library, and the targets end the way the templates' own example
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 
 from pydantic import BaseModel
 
+from kaizen.events import Turn
+from kaizen.reasoning.conversation import HISTORY_MAX_TOKENS, conversation_variables
 from kaizen.reasoning.parsing import cited_numbers, parse_short_answer, strip_citations
 from kaizen.reasoning.prompts import PromptLibrary
 from kaizen.reasoning.sources import quote_as_data
@@ -32,8 +35,9 @@ def library() -> PromptLibrary:
     return PromptLibrary()
 
 
-def closed_book_prompt(question: str) -> str:
-    return library().render("direct", question=one_line(question)).text
+def closed_book_prompt(question: str, *, system: str | None = None, history: Sequence[Turn] = ()) -> str:
+    conversation = conversation_variables(system, list(history), HISTORY_MAX_TOKENS)
+    return library().render("direct", question=one_line(question), **conversation).text
 
 
 def open_book_prompt(question: str, sources: list[Source]) -> str:
