@@ -72,9 +72,10 @@ def interaction_of(raw: Any, where: str) -> ImportedInteraction:
 def parse_openai_chat(path: Path) -> Parsed:
     parsed = Parsed()
     for where, value in json_lines(path):
+        if isinstance(value, ShapeError):
+            parsed.skip(where, str(value))
+            continue
         try:
-            if isinstance(value, ShapeError):
-                raise value
             parsed.interactions.append(interaction_of(value, where))
         except (ShapeError, ValidationError) as exc:
             parsed.skip(where, f"invalid: {describe(exc)}")
