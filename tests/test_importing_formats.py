@@ -149,7 +149,11 @@ def test_langsmith_runs_and_feedback() -> None:
     wash = items["Is the rain jacket machine washable?"]
     assert wash.answer == "Yes, wash it at 30 degrees."
     assert wash.feedback[0].correction == "No, the rain jacket must be hand washed."
-    assert len(items) == 2  # the child run is no interaction of its own
+    # A root chat-model run, logged the LangChain way (serialized messages in, generations out).
+    colours = items["Which colours does the jacket come in?"]
+    assert colours.system == "You sell rain jackets." and colours.answer == "Navy, olive and red."
+    assert [f.thumbs for f in colours.feedback] == [Thumbs.up]
+    assert len(items) == 3  # the child run is no interaction of its own
     reasons = _reasons(skipped)
     assert reasons["run 0f6c7a8e-1111-4c2b-9a00-000000000004"].startswith("failed run: RateLimitError")
     assert reasons["feedback fb000000-0000-4000-8000-000000000003"].startswith("unknown run")

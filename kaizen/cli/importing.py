@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from kafka.errors import KafkaError
 from rich.console import Console
 from rich.table import Table
 
@@ -48,10 +49,18 @@ def import_command(
     The curator treats them like live traffic (PII scrubbing, quality filters, dedup, datasets). Ids derive from
     each record, so importing the same file again changes nothing.
     """
+    settings = Settings()
     try:
-        report = import_file(Settings(), file, fmt, tenant=tenant, dry_run=dry_run)
+        report = import_file(settings, file, fmt, tenant=tenant, dry_run=dry_run)
     except ImportFileError as exc:
         console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    except KafkaError as exc:
+        console.print(
+            f"[red]cannot publish to the broker at {settings.kafka_bootstrap or 'the embedded broker'} "
+            f"({type(exc).__name__}): is `kaizen up` running? Importing again is safe (the same events, "
+            "dropped as duplicates); `--dry-run` checks the file without a broker.[/red]"
+        )
         raise typer.Exit(1) from exc
     if as_json:
         typer.echo(report.model_dump_json(indent=2))

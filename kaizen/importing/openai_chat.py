@@ -19,7 +19,7 @@ from kaizen.importing.shapes import (
     ShapeError,
     content_key,
     describe,
-    is_messages,
+    messages_of,
     parse_time,
     rating_of,
     thumbs_of,
@@ -51,9 +51,10 @@ def _feedback(value: Any, user: str | None) -> list[ImportedFeedback]:
 def interaction_of(raw: Any, where: str) -> ImportedInteraction:
     if not isinstance(raw, dict):
         raise ShapeError(f"not an object: {type(raw).__name__}")
-    if not is_messages(raw.get("messages")):
+    messages = messages_of(raw.get("messages"))
+    if messages is None:
         raise ShapeError("no messages: expected a non-empty list of {role, content}")
-    chat = Conversation(raw["messages"])
+    chat = Conversation(messages)
     user = raw.get("user") or raw.get("user_id")
     return ImportedInteraction(
         key=str(raw["id"]) if raw.get("id") else content_key(raw),

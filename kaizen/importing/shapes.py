@@ -48,8 +48,37 @@ def message_text(content: Any) -> str:
     return ""
 
 
+_LC_ROLES = {"HumanMessage": "user", "AIMessage": "assistant", "SystemMessage": "system", "ToolMessage": "tool"}
+_LC_TYPES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
+
+
+def as_message(value: Any) -> dict[str, Any] | None:
+    """An OpenAI-style ``{role, content}``, or LangChain's forms of one (``{type, content}`` and the serialized
+    ``{"lc": 1, "id": [..., "HumanMessage"], "kwargs": {...}}``) read as one; None for anything else."""
+    if not isinstance(value, dict):
+        return None
+    if "role" in value:
+        return value
+    if value.get("lc") and isinstance(value.get("kwargs"), dict) and isinstance(value.get("id"), list):
+        role = _LC_ROLES.get(str(value["id"][-1]))
+        return {"role": role, "content": value["kwargs"].get("content")} if role else None
+    if value.get("type") in _LC_TYPES and "content" in value:
+        return {"role": _LC_TYPES[value["type"]], "content": value["content"]}
+    return None
+
+
+def messages_of(value: Any) -> list[dict[str, Any]] | None:
+    """``value`` as a message list (a batch of one, ``[[...]]``, as LangChain logs it, too); None if it is none."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
+        value = value[0]
+    if not isinstance(value, list) or not value:
+        return None
+    messages = [as_message(m) for m in value]
+    return None if any(m is None for m in messages) else messages  # type: ignore[return-value]
+
+
 def is_messages(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(m, dict) and "role" in m for m in value)
+    return messages_of(value) is not None
 
 
 class Conversation:
@@ -81,10 +110,9 @@ class Conversation:
 
 def input_conversation(value: Any) -> Conversation | str:
     """The question side of a trace: a conversation (messages) or a plain question."""
-    if isinstance(value, dict) and is_messages(value.get("messages")):
-        return Conversation(value["messages"], answer="")
-    if is_messages(value):
-        return Conversation(value, answer="")
+    found = messages_of(value.get("messages")) if isinstance(value, dict) else messages_of(value)
+    if found is not None:
+        return Conversation(found, answer="")
     return _text(value, INPUT_KEYS, "input")
 
 
@@ -93,13 +121,17 @@ def output_text(value: Any) -> str:
         first = value["choices"][0]
         if isinstance(first, dict):
             value = first.get("message", first.get("text", first))
-    if isinstance(value, dict) and value.get("role") in ("assistant", "ai"):
-        return message_text(value.get("content"))
-    if is_messages(value):  # an output holding the conversation: its last assistant message
-        answers = [message_text(m.get("content")) for m in value if m.get("role") in ("assistant", "ai")]
+    if isinstance(value, dict) and isinstance(value.get("generations"), list):  # LangChain LLMResult
+        flat = [g for batch in value["generations"] for g in (batch if isinstance(batch, list) else [batch])]
+        first = flat[0] if flat and isinstance(flat[0], dict) else {}
+        value = first.get("message", first.get("text", first))
+    message = as_message(value)
+    if message is not None and message.get("role") == "assistant":
+        return message_text(message.get("content"))
+    found = messages_of(value.get("messages")) if isinstance(value, dict) else messages_of(value)
+    if found is not None:  # an output holding the conversation: its last assistant message
+        answers = [message_text(m.get("content")) for m in found if m.get("role") == "assistant"]
         return answers[-1] if answers else ""
-    if isinstance(value, dict) and is_messages(value.get("messages")):
-        return output_text(value["messages"])
     return _text(value, OUTPUT_KEYS, "output")
 
 
@@ -112,7 +144,7 @@ def _text(value: Any, keys: tuple[str, ...], side: str) -> str:
             if isinstance(found, str):
                 return found
             if isinstance(found, dict | list):
-                return _text(found, keys, side) if not is_messages(found) else output_text(found)
+                return output_text(found) if is_messages(found) else _text(found, keys, side)
         strings = [v for v in value.values() if isinstance(v, str)]
         if len(strings) == 1:
             return strings[0]
