@@ -1,8 +1,8 @@
 """Accuracy and latency of every training-free strategy, side by side, on questions the base model cannot know.
 
-The sample domain (a fictional organisation, kaizen/data/demo) is ingested into a fresh LanceDB knowledge base;
-each strategy answers the same questions through the real default model. Closed-book strategies (direct, cot) get
-no knowledge base; the others get all of the domain's knowledge bases.
+The sample domain (a fictional organisation, kaizen/data/domains/quillmoor) is ingested into a fresh LanceDB
+knowledge base; each strategy answers the same questions through the real default model. Closed-book strategies
+(direct, cot) get no knowledge base; the others get all of the domain's knowledge bases.
 
     python bench/reasoning.py [--quick] [--questions N] [--strategies direct,rag,...]
 
@@ -35,7 +35,7 @@ from kaizen.reasoning import ReasoningDeps, answer  # noqa: E402
 from kaizen.reasoning.factory import build_deps  # noqa: E402
 from kaizen.reasoning.parsing import answers_match  # noqa: E402
 
-DEMO = ROOT / "kaizen" / "data" / "demo"
+DEMO = ROOT / "kaizen" / "data" / "domains" / "quillmoor"
 RESULTS = ROOT / "bench" / "results" / "reasoning.json"
 CLOSED_BOOK = {"direct", "cot", "self_consistency"}
 ALL_STRATEGIES = ["direct", "cot", "rag", "chain", "agent", "auto"]

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from kaizen.config import Settings
 from kaizen.datasets.store import DatasetStore
@@ -19,30 +18,10 @@ from kaizen.streaming.codec import original_bytes
 from kaizen.streaming.producer import EventProducer
 from kaizen.topics import Topics
 from tests.fixtures.retrieval import DIM, make_chunks
+from tests.support.topics import read_all
 from tests.test_curation_pii import PII
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def read_all(
-    settings: Settings, topic: str, *, until: Callable[[list[bytes]], bool], timeout: float = 60
-) -> list[bytes]:
-    """Every value on ``topic`` from the start, once ``until`` holds (or the timeout passes)."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    try:
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        values: list[bytes] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=300).values():
-                values.extend(r.value for r in records)
-            if until(values):
-                break
-        return values
-    finally:
-        consumer.close()
 
 
 def make_response(question: str, answer: str, *, tenant: str = "acme") -> InteractionResponse:

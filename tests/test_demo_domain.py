@@ -1,4 +1,4 @@
-"""The packaged demo domain: enough data, consistent ids, answers that really are in their documents."""
+"""The shipped demo domain (Quillmoor): enough data, consistent ids, answers that really are in their documents."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ from collections import Counter
 
 import pytest
 
-from kaizen.demo import domain
-from kaizen.demo.domain import (
-    KNOWLEDGE_BASES,
-    DemoDataError,
-    DemoQuestion,
-    documents_by_id,
-    load_documents,
-    load_questions,
-)
+from kaizen.demo.domain import DemoQuestion, shipped_domain
+
+QUILLMOOR = shipped_domain()
+KNOWLEDGE_BASES = QUILLMOOR.knowledge_bases
+load_documents = QUILLMOOR.documents
+load_questions = QUILLMOOR.questions
+documents_by_id = QUILLMOOR.documents_by_id
 
 
 def _words(text: str) -> int:
@@ -83,12 +81,6 @@ def test_cross_document_questions_span_knowledge_bases() -> None:
     docs = documents_by_id()
     hops = [q for q in load_questions() if q.kind == "multi_hop" and q.supporting_document_ids]
     assert any(docs[s].knowledge_base != q.knowledge_base for q in hops for s in q.supporting_document_ids)
-
-
-def test_bad_data_line_gives_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(domain, "_read_lines", lambda name: iter([(3, '{"question_id": "x"}')]))
-    with pytest.raises(DemoDataError, match=r"questions\.jsonl line 3"):
-        domain._load("questions.jsonl", DemoQuestion)
 
 
 def test_facts_with_a_heldout_twin_are_streamed_in_three_phrasings() -> None:

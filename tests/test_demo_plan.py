@@ -2,7 +2,7 @@
 
 from collections import Counter
 
-from kaizen.demo.domain import load_questions
+from kaizen.demo.domain import shipped_domain
 from kaizen.demo.plan import DemoOptions, make_plan
 
 
@@ -21,7 +21,7 @@ def test_plan_is_reproducible_and_never_streams_heldout() -> None:
 
 def test_rephrased_heldout_facts_are_streamed_in_every_phrasing() -> None:
     plan = make_plan(DemoOptions())
-    phrasings = Counter(q.fact_id for q in load_questions("stream"))
+    phrasings = Counter(q.fact_id for q in shipped_domain().questions("stream"))
     streamed = Counter(q.fact_id for q in plan.stream_questions)
     rephrased = [q for q in plan.heldout if q.fact_id in streamed]
     assert len(rephrased) == round(len(plan.heldout) * 2 / 3)
@@ -36,7 +36,7 @@ def test_unseen_heldout_facts_are_never_streamed() -> None:
     streamed = {q.fact_id for q in plan.stream_questions}
     unseen = [q for q in plan.heldout if q.fact_id not in streamed]
     assert len(unseen) == len(plan.heldout) - round(len(plan.heldout) * 2 / 3)
-    heldout_facts = {q.fact_id for q in load_questions("heldout")}
+    heldout_facts = {q.fact_id for q in shipped_domain().questions("heldout")}
     # The fill (facts asked once) takes facts no held-out question asks about.
     once = [f for f, n in Counter(q.fact_id for q in plan.stream_questions).items() if n == 1]
     assert once and not set(once) & heldout_facts

@@ -49,6 +49,9 @@ def test_gate_refuses_and_nothing_is_published(
     manifest = AdapterRegistry.from_settings(settings).get(outcome.version)
     assert manifest.status == AdapterStatus.rejected and manifest.metrics["n"] > 0
     assert manifest.dataset_examples == 30 and manifest.gate == outcome.decision.reasons
+    # A first retrain is judged on a regression set already: the shipped general-ability set and the tenant's own.
+    assert manifest.regression_metrics["n"] >= 16
+    assert not [r for r in manifest.gate if "regression set empty" in r]
     assert adapter_events(settings) == []
     with get_client(sync_client=True) as client:
         assert client.read_global_concurrency_limit_by_name(RETRAIN_LIMIT).limit == 1

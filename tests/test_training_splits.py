@@ -1,7 +1,8 @@
 from pathlib import Path
 
 from kaizen.training.data import TrainingExample
-from kaizen.training.splits import RegressionStore, Split, make_splits, split_of
+from kaizen.training.regression import RegressionStore, general_set
+from kaizen.training.splits import Split, make_splits, split_of
 
 
 def examples(n: int, start: int = 0) -> list[TrainingExample]:
@@ -20,7 +21,7 @@ def test_split_is_a_function_of_the_id() -> None:
 
 
 def test_regression_set_is_frozen_and_never_trained_on(tmp_path: Path) -> None:
-    store = RegressionStore(tmp_path)
+    store = RegressionStore(tmp_path, general=0)
     first = make_splits(examples(200), heldout_fraction=0.2, regression_fraction=0.1, store=store)
     frozen = {e.example_id for e in first.regression}
     assert frozen and store.path("default").exists()
@@ -34,10 +35,34 @@ def test_regression_set_is_frozen_and_never_trained_on(tmp_path: Path) -> None:
     assert store.load("other") is None
 
 
-def test_empty_regression_bucket_is_not_frozen(tmp_path: Path) -> None:
-    store = RegressionStore(tmp_path)
+def test_without_a_general_set_an_empty_regression_bucket_is_not_frozen(tmp_path: Path) -> None:
+    store = RegressionStore(tmp_path, general=0)
     make_splits(examples(3), heldout_fraction=0.0, regression_fraction=0.0, store=store)
     assert store.load("default") is None
+
+
+def test_a_first_small_dataset_gets_a_regression_set_from_day_one(tmp_path: Path) -> None:
+    store = RegressionStore(tmp_path)
+    few = examples(8)
+    assert not [e for e in few if split_of(e.split_key, heldout_fraction=0.2, regression_fraction=0.1) == "regression"]
+    oldest_first = ["e5", "e2", "e7"]
+    splits = make_splits(few, heldout_fraction=0.2, regression_fraction=0.1, store=store, accepted=oldest_first)
+    general = general_set("default")
+    assert len(general) == 16 and all(e.tenant == "default" for e in general)
+    # The earliest accepted answer (10% of 8 interactions, rounded up) plus the shipped general-ability set.
+    assert [e.example_id for e in splits.regression] == ["e5", *(e.example_id for e in general)]
+    assert "e5" not in {e.example_id for e in splits.train + splits.heldout}
+    assert len(splits.train) + len(splits.heldout) == 7
+    assert store.load("default") == splits.regression  # frozen: the next retrain judges on the same questions
+    later = make_splits(examples(100), heldout_fraction=0.2, regression_fraction=0.1, store=store, accepted=["e9"])
+    assert later.regression == splits.regression
+
+
+def test_a_single_interaction_is_left_to_train_on(tmp_path: Path) -> None:
+    store = RegressionStore(tmp_path, general=2)
+    splits = make_splits(examples(1), heldout_fraction=0.0, regression_fraction=0.1, store=store, accepted=["e0"])
+    assert [e.example_id for e in splits.train] == ["e0"]
+    assert [e.example_id for e in splits.regression] == ["general:general-01", "general:general-02"]
 
 
 def test_both_forms_of_one_interaction_share_a_split(tmp_path: Path) -> None:
@@ -46,7 +71,8 @@ def test_both_forms_of_one_interaction_share_a_split(tmp_path: Path) -> None:
         for i in range(200)
         for kind in ("instruction", "raft")
     ]
-    splits = make_splits(pairs, heldout_fraction=0.2, regression_fraction=0.1, store=RegressionStore(tmp_path))
+    store = RegressionStore(tmp_path, general=0)
+    splits = make_splits(pairs, heldout_fraction=0.2, regression_fraction=0.1, store=store)
     side = {}
     for name, members in (("train", splits.train), ("heldout", splits.heldout), ("regression", splits.regression)):
         for ex in members:

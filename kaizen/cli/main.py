@@ -21,6 +21,7 @@ _AREAS = (
     "kaizen.cli.knowledge",  # kaizen ingest, kaizen search
     "kaizen.cli.interact",  # kaizen ask, kaizen feedback
     "kaizen.cli.datasets",  # kaizen datasets list|show|export|stats
+    "kaizen.cli.importing",  # kaizen import FILE --format ...
     "kaizen.cli.adapters",  # kaizen adapters list|show|promote|rollback
     "kaizen.cli.flows",  # kaizen flows serve|run
     "kaizen.cli.platform",  # kaizen up, kaizen demo

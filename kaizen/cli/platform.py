@@ -53,8 +53,12 @@ def demo(
     heldout: int = typer.Option(None, help="Held-out questions asked after every cycle, per form."),
     fast: bool = typer.Option(False, "--fast", help="Fewer questions and one cycle, for a first look."),
     output: Path = typer.Option(None, help="Where the JSON report and PNG chart go (default <data_dir>/demo)."),
+    domain: Path = typer.Option(
+        None, help="A directory of documents and questions.jsonl (default: the shipped Quillmoor domain)."
+    ),
 ) -> None:
-    """Start the platform, ingest the sample domain, turn the flywheel and show held-out accuracy per cycle."""
+    """Start the platform, ingest a domain's documents, turn the flywheel and show held-out accuracy per cycle."""
+    from kaizen.demo.domain import DemoDataError, load_domain
     from kaizen.demo.plan import DemoOptions
     from kaizen.demo.runner import DemoError, DemoRunner
     from kaizen.platform import PlatformError
@@ -64,9 +68,15 @@ def demo(
     options = DemoOptions.fast_defaults(**changes) if fast else DemoOptions(**changes)
     settings = get_settings()
     try:
+        chosen = load_domain(domain) if domain is not None else None
+    except DemoDataError as exc:
+        console.print(Panel(Text(str(exc)), title="the domain directory is not usable", border_style="red"))
+        raise typer.Exit(2) from exc
+    try:
         # SIGTERM/SIGHUP stop the demo like Ctrl-C: the platform's children are stopped, nothing is left running.
         with termination_interrupts():
-            report = DemoRunner(settings, options, console=console).run(output or settings.data_dir / "demo")
+            runner = DemoRunner(settings, options, domain=chosen, console=console)
+            report = runner.run(output or settings.data_dir / "demo")
     except KeyboardInterrupt:
         console.print("demo interrupted; the platform was stopped.")
         raise typer.Exit(130) from None

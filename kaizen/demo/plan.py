@@ -6,7 +6,7 @@ import hashlib
 
 from pydantic import BaseModel, Field
 
-from kaizen.demo.domain import DemoQuestion, load_questions
+from kaizen.demo.domain import DemoQuestion, Domain, shipped_domain
 from kaizen.events import Mode
 
 # Simulated users spread over the modes; retrieval and direct questions dominate as they would in a knowledge-base
@@ -59,8 +59,18 @@ class DemoPlan(BaseModel):
     def stream_questions(self) -> list[DemoQuestion]:
         return [q for batch in self.stream for q in batch]
 
+    def rephrased(self) -> list[DemoQuestion]:
+        """Held-out rephrasings of a fact the stream teaches: what closed-book training can generalise to."""
+        streamed = {q.fact_id for q in self.stream_questions}
+        return [q for q in self.heldout if q.fact_id in streamed]
 
-def make_plan(options: DemoOptions) -> DemoPlan:
+    def unstreamed(self) -> list[DemoQuestion]:
+        """Held-out facts the stream never asks: only retrieval from the knowledge base can answer them."""
+        streamed = {q.fact_id for q in self.stream_questions}
+        return [q for q in self.heldout if q.fact_id not in streamed]
+
+
+def make_plan(options: DemoOptions, domain: Domain | None = None) -> DemoPlan:
     """Popular facts asked several ways, rarer ones once; held-out questions are never streamed.
 
     Real traffic repeats its popular questions in other words, and that is what lets training generalise: a fact
@@ -69,8 +79,9 @@ def make_plan(options: DemoOptions) -> DemoPlan:
     then also holds rephrasings of trained facts), one third asks about facts never streamed (only the knowledge
     base can answer those). Stream-only facts, asked once, fill the stream up to ``options.questions``.
     """
-    stream_pool = sorted(load_questions("stream"), key=lambda q: _order(q.question_id))
-    heldout_pool = sorted(load_questions("heldout"), key=lambda q: _order(q.question_id))
+    domain = domain or shipped_domain()
+    stream_pool = sorted(domain.questions("stream"), key=lambda q: _order(q.question_id))
+    heldout_pool = sorted(domain.questions("heldout"), key=lambda q: _order(q.question_id))
     phrasings: dict[str, list[DemoQuestion]] = {}
     for q in stream_pool:
         phrasings.setdefault(q.fact_id, []).append(q)

@@ -60,9 +60,24 @@ class CycleReport(BaseModel):
     stage_seconds: dict[str, float] = Field(default_factory=dict)
 
 
+HELDOUT_MEASURES = (
+    "The held-out questions are never streamed or trained on. Rephrased: other wordings of facts the stream "
+    "taught (can training generalise beyond the phrasings it saw?). Never streamed: facts no user asked about "
+    "(only retrieval from the knowledge base can answer them, closed-book training cannot)."
+)
+
+
 class DemoReport(BaseModel):
     started_at: datetime = Field(default_factory=now)
     options: dict[str, int | bool | str] = Field(default_factory=dict)
+    domain: str = ""
+    heldout_measures: str = HELDOUT_MEASURES
+    heldout_rephrased: list[str] = Field(
+        default_factory=list, description="Held-out question ids that rephrase a fact the stream asks about."
+    )
+    heldout_unstreamed: list[str] = Field(
+        default_factory=list, description="Held-out question ids about facts the stream never asks about."
+    )
     documents: int = 0
     chunks_indexed: int = 0
     questions_stream: int = 0
@@ -70,6 +85,15 @@ class DemoReport(BaseModel):
     cycles: list[CycleReport] = Field(default_factory=list)
     total_seconds: float = 0.0
     prefect_dashboard: str = ""
+
+    def heldout_score(self, cycle: CycleReport, mode: str, part: str) -> Score:
+        """Accuracy of one cycle's held-out answers in ``mode`` on one part (rephrased or unstreamed)."""
+        ids = set(self.heldout_rephrased if part == "rephrased" else self.heldout_unstreamed)
+        score = Score()
+        for answer in cycle.heldout_answers:
+            if answer.mode == mode and answer.question_id in ids:
+                score.add(answer.correct)
+        return score
 
     @property
     def base(self) -> CycleReport:
@@ -146,6 +170,25 @@ def summary_table(report: DemoReport) -> Table:
             _pct(_stream(cycle)),
             ("promoted" if cycle.promoted else "refused") if cycle.cycle else "-",
         )
+    return table
+
+
+def heldout_table(report: DemoReport) -> Table:
+    """The held-out accuracy split by what it measures: rephrasings of taught facts, facts never streamed."""
+    table = Table(
+        title=f"Held-out: {len(report.heldout_rephrased)} rephrasings of streamed facts, "
+        f"{len(report.heldout_unstreamed)} facts never streamed",
+        caption=report.heldout_measures,
+    )
+    for column in ("cycle", "rephrased closed", "rephrased open", "never streamed closed", "never streamed open"):
+        table.add_column(column)
+    for cycle in report.cycles:
+        cells = [
+            _pct(report.heldout_score(cycle, mode, part))
+            for part in ("rephrased", "unstreamed")
+            for mode in ("direct", "rag")
+        ]
+        table.add_row(_label(cycle), *cells)
     return table
 
 

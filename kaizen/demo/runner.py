@@ -1,4 +1,4 @@
-"""``kaizen demo``: the whole flywheel, end to end, on the embedded defaults and the Quillmoor sample domain."""
+"""``kaizen demo``: the whole flywheel, end to end, on the embedded defaults and a domain (Quillmoor by default)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from kaizen.config import Settings, settings_environment
 from kaizen.curation.records import CurationResult
 from kaizen.datasets.store import DatasetStore
-from kaizen.demo.domain import KNOWLEDGE_BASES, load_documents
+from kaizen.demo.domain import Domain, shipped_domain
 from kaizen.demo.plan import STREAM_MODES, DemoOptions, DemoPlan, make_plan
 from kaizen.demo.report import (
     CycleReport,
     DemoReport,
     Score,
     data_table,
+    heldout_table,
     mode_table,
     stage_table,
     summary_table,
@@ -74,16 +75,42 @@ def _progress(console: Console) -> Progress:
     )
 
 
+def document_events(domain: Domain, tenant: str) -> list[DocumentEvent]:
+    """The domain's documents as the events that ingest them, through the document topic like any producer's."""
+    return [
+        DocumentEvent(
+            tenant=tenant,
+            document_id=d.document_id,
+            knowledge_base=d.knowledge_base,
+            title=d.title,
+            text=d.text,
+            metadata={"source": f"{domain.root.name}-demo"},
+        )
+        for d in domain.documents()
+    ]
+
+
 class DemoRunner:
-    def __init__(self, settings: Settings, options: DemoOptions, *, console: Console | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        options: DemoOptions,
+        *,
+        domain: Domain | None = None,
+        console: Console | None = None,
+    ) -> None:
         self.settings = demo_settings(settings, options)
         self.options = options
+        self.domain = domain or shipped_domain()
         self.console = console or Console()
-        self.plan: DemoPlan = make_plan(options)
+        self.plan: DemoPlan = make_plan(options, self.domain)
         self.report = DemoReport(
             options=options.model_dump(exclude_none=True),
+            domain=self.domain.name,
             questions_stream=len(self.plan.stream_questions),
             questions_heldout=len(self.plan.heldout),
+            heldout_rephrased=[q.question_id for q in self.plan.rephrased()],
+            heldout_unstreamed=[q.question_id for q in self.plan.unstreamed()],
         )
         self._stage_seconds: dict[str, float] = {}
 
@@ -132,6 +159,7 @@ class DemoRunner:
         self.report.total_seconds = round(time.monotonic() - started, 1)
         json_path, png_path = self.report.write(output_dir)
         self.console.print(summary_table(self.report))
+        self.console.print(heldout_table(self.report))
         self.console.print(data_table(self.report))
         self.console.print(mode_table(self.report))
         self.console.print(stage_table(self.report))
@@ -144,24 +172,13 @@ class DemoRunner:
     def _users(self, settings: Settings) -> SimulatedUsers:
         return SimulatedUsers(
             settings,
-            knowledge_bases=list(KNOWLEDGE_BASES),
+            knowledge_bases=list(self.domain.knowledge_bases),
             tenant=self.options.tenant,
             max_new_tokens=self.options.max_new_tokens,
         )
 
     def _ingest(self, settings: Settings) -> None:
-        documents = load_documents()
-        events = [
-            DocumentEvent(
-                tenant=self.options.tenant,
-                document_id=d.document_id,
-                knowledge_base=d.knowledge_base,
-                title=d.title,
-                text=d.text,
-                metadata={"source": "quillmoor-demo"},
-            )
-            for d in documents
-        ]
+        events = document_events(self.domain, self.options.tenant)
         with EventProducer(settings) as producer:
             producer.send_many(Topics.from_settings(settings).documents, events)
         store = make_store(settings, dimension=384)
@@ -182,7 +199,7 @@ class DemoRunner:
             raise DemoError(f"{len(pending)} documents were not indexed within 10 minutes")
         self.report.documents = len(events)
         self.report.chunks_indexed = sum(
-            store.count(tenant=self.options.tenant, knowledge_base=kb) for kb in KNOWLEDGE_BASES
+            store.count(tenant=self.options.tenant, knowledge_base=kb) for kb in self.domain.knowledge_bases
         )
 
     def _ask(

@@ -95,6 +95,9 @@ class TrainingConfig(BaseModel):
 
     heldout_fraction: float = Field(0.2, ge=0.0, lt=1.0)
     regression_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    regression_general: int = Field(
+        16, ge=0, description="Shipped general-ability questions a tenant's new regression set starts with."
+    )
     eval_max_new_tokens: int = Field(48, ge=1)
     eval_batch_size: int = Field(8, ge=1)
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from kaizen.config import Settings
 from kaizen.datasets.examples import DatasetSnapshot
-from kaizen.events import AdapterAction, AdapterEvent
+from kaizen.events import AdapterAction, AdapterEvent, InstructionExample
 from kaizen.registry import AdapterManifest, AdapterRegistry, AdapterStatus
 from kaizen.registry.events import adapter_event_for
 from kaizen.registry.store import checksum_dir
@@ -23,7 +23,8 @@ from kaizen.training.evaluate import EvalReport, evaluate_with
 from kaizen.training.gate import GateDecision, GatePolicy
 from kaizen.training.generation import generate_answers
 from kaizen.training.models import load_model, load_tokenizer
-from kaizen.training.splits import RegressionStore, Splits, make_splits
+from kaizen.training.regression import RegressionStore
+from kaizen.training.splits import Splits, make_splits
 from kaizen.training.trainer import Progress, TrainResult, train
 
 
@@ -52,14 +53,23 @@ def resolve_config(
     return default_config(n_train, **extra)
 
 
+def accepted_keys(snapshot: DatasetSnapshot) -> list[str]:
+    """The interactions whose served answer a user accepted as it was, oldest first (their split keys)."""
+    accepted = [
+        e for e in snapshot.examples if isinstance(e, InstructionExample) and e.accepted and e.rejected_output is None
+    ]
+    return [str(e.feedback_id) for e in sorted(accepted, key=lambda e: (e.created_at, e.example_id))]
+
+
 def prepare_splits(snapshot: DatasetSnapshot, registry: AdapterRegistry, config: TrainingConfig) -> Splits:
     examples = to_training_examples(snapshot.examples, max_doc_chars=config.max_doc_chars)
     return make_splits(
         examples,
         heldout_fraction=config.heldout_fraction,
         regression_fraction=config.regression_fraction,
-        store=RegressionStore(registry.regression_dir),
+        store=RegressionStore(registry.regression_dir, general=config.regression_general),
         tenant=snapshot.tenant,
+        accepted=accepted_keys(snapshot),
     )
 
 

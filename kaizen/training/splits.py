@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import os
+import math
 from collections.abc import Sequence
 from enum import StrEnum
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from kaizen.training.data import TrainingExample
+from kaizen.training.regression import RegressionStore, earliest
 
 _SALT = "kaizen-split-v1"
 
@@ -47,43 +47,6 @@ class Splits(BaseModel):
         return {"train": len(self.train), "heldout": len(self.heldout), "regression": len(self.regression)}
 
 
-class RegressionStore:
-    """Frozen regression sets, one JSONL file per tenant, next to the adapters they judge.
-
-    The set is written the first time a tenant is retrained and never changes afterwards, so every adapter version
-    is compared on the same questions.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-
-    def path(self, tenant: str) -> Path:
-        return self.root / f"{tenant}.jsonl"
-
-    def load(self, tenant: str) -> list[TrainingExample] | None:
-        path = self.path(tenant)
-        if not path.exists():
-            return None
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
-        return [TrainingExample.model_validate_json(line) for line in lines]
-
-    def save(self, tenant: str, examples: Sequence[TrainingExample]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.path(tenant)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(e.model_dump_json() + "\n" for e in examples))
-        os.replace(tmp, path)
-
-    def load_or_create(self, tenant: str, candidates: Sequence[TrainingExample]) -> list[TrainingExample]:
-        existing = self.load(tenant)
-        if existing is not None:
-            return existing
-        if not candidates:  # too little data to spare any yet: freeze the set once there is some
-            return []
-        self.save(tenant, candidates)
-        return list(candidates)
-
-
 def make_splits(
     examples: Sequence[TrainingExample],
     *,
@@ -91,8 +54,14 @@ def make_splits(
     regression_fraction: float,
     store: RegressionStore | None = None,
     tenant: str = "default",
+    accepted: Sequence[str] = (),
 ) -> Splits:
-    """Train / held-out / regression; with a store, the tenant's frozen regression set replaces the hashed one."""
+    """Train / held-out / regression; with a store, the tenant's frozen regression set replaces the hashed one.
+
+    ``accepted`` are the group keys of accepted answers, oldest first: when the hashed bucket is still empty (a
+    tenant's first, small dataset), the earliest of them seed the regression set, leaving at least one
+    interaction to train on.
+    """
     # Split by interaction, not by example: the instruction and RAFT forms of one question must not sit on both
     # sides, or held-out would measure recall of a question trained on.
     by_split: dict[Split, list[TrainingExample]] = {s: [] for s in Split}
@@ -102,7 +71,9 @@ def make_splits(
         ].append(ex)
     regression = by_split[Split.regression]
     if store is not None:
-        regression = store.load_or_create(tenant, regression)
+        groups = len({e.split_key for e in examples})
+        count = max(0, min(math.ceil(regression_fraction * groups), groups - 1))
+        regression = store.load_or_create(tenant, regression, fallback=earliest(examples, accepted, count))
     frozen = {e.split_key for e in regression}
     # Examples hashed into the regression bucket after the set was frozen still never reach training: they are
     # evaluated as held-out instead.
