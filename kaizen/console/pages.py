@@ -119,6 +119,7 @@ async def adapters_page(request: Request, tenant: Tenant, res: Res) -> HTMLRespo
         history=list(reversed(res.registry.history(tenant))),
         metric=settings.retrain_gate_metric,
         serving=adapters_view.serving_view(bus.state, bus.store, tenant),
+        replicas=await adapters_view.replicas(settings, tenant),
         default_share=settings.canary_share,
     )
 
