@@ -2,9 +2,9 @@
 the relayed responses say answered.
 
 Every replica applies the whole adapter topic in order (kaizen/serving/adapter_feed.py), and the gateway reads that
-same topic: so what the topic says is what every replica that has caught up runs. Each replica's /healthz names the versions it
-serves per tenant (``settings.serving_urls`` lists the replicas); a replica that refused an adapter and kept the
-previous one shows there, and in the responses, which name the adapter that actually answered.
+same topic: so what the topic says is what every replica that has caught up runs. Each replica's /healthz names the
+versions it serves per tenant (``settings.serving_urls`` lists the replicas); a replica that refused an adapter and
+kept the previous one shows there, and in the responses, which name the adapter that actually answered.
 """
 
 from __future__ import annotations
