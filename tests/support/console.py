@@ -24,6 +24,9 @@ from kaizen.retrieval.factory import make_store
 from kaizen.retrieval.types import Chunk
 from tests.fixtures.retrieval import DIM, make_chunks, word_vectors
 
+# What tests/support/console_serving_service answers to a question naming the Stoat: it cites source [1].
+STOAT_ANSWER = "It costs 47,150 dollars [1]."
+
 
 class WordEmbedder:
     """The hashed bag-of-words vectors of tests/fixtures/retrieval as an embedder: instant, no model to load."""

@@ -13,9 +13,7 @@ from services.runner import run_worker
 from services.serving import app as serving
 from tests.fixtures.retrieval import DIM
 from tests.support import scripted_serving_service as scripted
-from tests.support.console import WordEmbedder
-
-STOAT_ANSWER = "It costs 47,150 dollars [1]."
+from tests.support.console import STOAT_ANSWER, WordEmbedder
 
 
 def build(settings: Settings) -> ServingCore:
