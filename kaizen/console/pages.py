@@ -16,7 +16,7 @@ from kaizen.console.auth import page_tenant
 from kaizen.console.chart import Series, line_chart
 from kaizen.console.resources import Resources, resources
 from kaizen.datasets.store import DatasetNotFound
-from kaizen.demo.report import DemoReport
+from kaizen.demo.report import CycleReport, DemoReport
 from kaizen.events import Mode
 from kaizen.gateway.routes import bus_of
 from kaizen.retrieval.types import KnowledgeBaseNotFound
@@ -124,6 +124,12 @@ async def adapters_page(request: Request, tenant: Tenant, res: Res) -> HTMLRespo
     )
 
 
+def _stream_accuracy(cycle: CycleReport) -> float | None:
+    """What the simulated users got in the cycle, all modes together; None before any question was streamed."""
+    total = sum(s.total for s in cycle.stream_by_mode.values())
+    return sum(s.correct for s in cycle.stream_by_mode.values()) / total if total else None
+
+
 def _demo_charts(report: DemoReport) -> str:
     labels = ["base" if c.cycle == 0 else f"cycle {c.cycle}" for c in report.cycles]
     return line_chart(
@@ -131,6 +137,7 @@ def _demo_charts(report: DemoReport) -> str:
         [
             Series(name="closed-book (direct)", values=[c.closed_book.accuracy for c in report.cycles]),
             Series(name="open-book (rag)", values=[c.open_book.accuracy for c in report.cycles]),
+            Series(name="users' stream", values=[_stream_accuracy(c) for c in report.cycles]),
         ],
         title="Held-out accuracy per cycle (demo report)",
     )
