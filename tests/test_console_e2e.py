@@ -21,6 +21,7 @@ from tests.support.serving import STREAMED
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 SHOTS = os.environ.get("CONSOLE_SCREENSHOTS")
+UPLOADED = "# Alpha price list\n\nThe alpha Heron H2 costs 31,900 dollars before VAT.\n"
 # The first search loads the embedding model in the gateway; the first answer waits for the serving replica.
 expect.set_options(timeout=90_000)
 PAGES = ["/console/", "/console/knowledge", "/console/datasets", "/console/adapters", "/console/flywheel"]
@@ -93,10 +94,25 @@ def test_a_tenant_asks_corrects_curates_versions_and_promotes(
 
     page.goto(f"{url}/console/knowledge")
     expect(page.locator("#kb-table")).to_contain_text(alpha.knowledge_base)
-    page.fill("#search-q", "Osprey tank litres")
-    page.select_option("#search-mode", "keyword")
+    page.fill("#upload-kb", "alpha-uploads")
+    page.set_input_files(
+        "#upload-file", files=[{"name": "prices.md", "mimeType": "text/markdown", "buffer": UPLOADED.encode()}]
+    )
+    page.click("#upload-form button[type=submit]")
+    expect(page.locator("#upload-status")).to_contain_text("prices.md sent to alpha-uploads")
+    for _ in range(90):  # the indexer service chunks, embeds and stores it
+        page.reload()
+        if "alpha-uploads" in page.locator("#kb-table").inner_text():
+            break
+        page.wait_for_timeout(1000)
+    uploaded = page.locator("#kb-table tr", has_text="alpha-uploads").locator("td")
+    expect(uploaded.nth(1)).to_have_text("1")  # one document
+    page.fill("#search-q", "Heron H2 costs")
+    page.select_option("#search-mode", "hybrid")
+    page.fill("#search-alpha", "0.3")
     page.click("#search-form button[type=submit]")
-    expect(page.locator("#search-results tbody tr").first).to_contain_text("Osprey O5 tank holds 9.5 litres")
+    expect(page.locator("#search-results tbody tr").first).to_contain_text("Heron H2 costs 31,900 dollars")
+    expect(page.locator("#search-status")).to_contain_text("hybrid, alpha 0.3")
     shot(page, "knowledge")
 
     page.goto(f"{url}/console/datasets")
@@ -142,7 +158,8 @@ def test_a_tenant_asks_corrects_curates_versions_and_promotes(
     # Another tenant's token sees none of it, on any page or through the console's API.
     other = new_page(console_browser)
     log_in(other, url, "token-b")
-    alpha_marks = [alpha.knowledge_base, response_id, "alpha Stoat", *(v.version for v in alpha.versions)]
+    alpha_marks = [alpha.knowledge_base, "alpha-uploads", "Heron", response_id, "alpha Stoat"]
+    alpha_marks += [v.version for v in alpha.versions] + [version.group(1)]
     alpha_marks += [m.version for m in alpha.adapters]
     for path in PAGES:
         other.goto(url + path)
