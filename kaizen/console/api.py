@@ -63,8 +63,9 @@ async def feedback(body: FeedbackBody, tenant: Tenant, request: Request) -> Acce
     return await routes.submit_feedback(body, tenant, request)
 
 
+# Plain functions where they read or write the dataset store: FastAPI runs them off the event loop.
 @router.get("/curated")
-async def curated(tenant: Tenant, res: Res, response_id: uuid.UUID | None = None) -> list[dict[str, Any]]:
+def curated(tenant: Tenant, res: Res, response_id: uuid.UUID | None = None) -> list[dict[str, Any]]:
     """What the curator made of feedback (on one response, with ``response_id``), newest first."""
     return [r.model_dump(mode="json") for r in datasets_view.curated(res.datasets, tenant, response_id=response_id)]
 
@@ -123,7 +124,7 @@ async def search(
 
 # --- datasets ------------------------------------------------------------------------------------------
 @router.post("/datasets/snapshot")
-async def snapshot(tenant: Tenant, res: Res) -> dict[str, Any]:
+def snapshot(tenant: Tenant, res: Res) -> dict[str, Any]:
     """A version from everything curated so far (unchanged data returns its existing version)."""
     return res.datasets.snapshot(tenant).model_dump(mode="json")
 

@@ -15,7 +15,7 @@ from kaizen.console import adapters_view, datasets_view, flywheel_view
 from kaizen.console.auth import page_tenant
 from kaizen.console.chart import Series, line_chart
 from kaizen.console.resources import Resources, resources
-from kaizen.datasets.store import DatasetNotFound
+from kaizen.datasets.store import DatasetNotFound, DatasetStore
 from kaizen.demo.report import CycleReport, DemoReport
 from kaizen.events import Mode
 from kaizen.gateway.routes import bus_of
@@ -81,6 +81,23 @@ async def chunk_page(request: Request, knowledge_base: str, chunk_id: str, tenan
     return _page(request, "chunk.html", tenant, chunk=found[0])
 
 
+def _datasets_context(
+    store: DatasetStore, tenant: str, version: str | None, old: str | None, new: str | None
+) -> dict[str, Any]:
+    versions = datasets_view.versions(store, tenant)
+    context: dict[str, Any] = {"versions": versions, "curated": datasets_view.curated(store, tenant)}
+    selected = datasets_view.owned(store, version, tenant) if version else (versions[0] if versions else None)
+    if selected is not None:
+        context |= {
+            "selected": selected,
+            "instructions": store.instructions(selected.version),
+            "rafts": store.raft(selected.version),
+        }
+    if old and new:
+        context["diff"] = datasets_view.diff(store, old, new, tenant)
+    return context
+
+
 @router.get("/datasets", response_class=HTMLResponse)
 async def datasets_page(
     request: Request,
@@ -90,19 +107,9 @@ async def datasets_page(
     old: str | None = None,
     new: str | None = None,
 ) -> HTMLResponse:
-    store = res.datasets
-    versions = datasets_view.versions(store, tenant)
-    context: dict[str, Any] = {"versions": versions, "curated": datasets_view.curated(store, tenant)}
     try:
-        selected = datasets_view.owned(store, version, tenant) if version else (versions[0] if versions else None)
-        if selected is not None:
-            context |= {
-                "selected": selected,
-                "instructions": store.instructions(selected.version),
-                "rafts": store.raft(selected.version),
-            }
-        if old and new:
-            context["diff"] = datasets_view.diff(store, old, new, tenant)
+        # Off the loop: a version's files can be large, and the loop relays every tenant's answers.
+        context = await asyncio.to_thread(_datasets_context, res.datasets, tenant, version, old, new)
     except DatasetNotFound as exc:
         raise HTTPException(404, detail=str(exc)) from exc
     return _page(request, "datasets.html", tenant, **context)
