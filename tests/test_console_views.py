@@ -1,14 +1,18 @@
-"""What the console's pages are drawn from: the SVG chart, and the retrain runs read from a real Prefect server."""
+"""What the console's pages are drawn from: the SVG chart, the retrain runs read from a real Prefect server, and the
+serving replicas `kaizen up` names."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 
 from kaizen.config import Settings
 from kaizen.console import flywheel_view
 from kaizen.console.chart import Series, line_chart
+from kaizen.platform.parts import default_parts
 from kaizen.streaming.broker import free_port
 
 
@@ -51,3 +55,9 @@ def test_retrain_runs_of_the_tenant_link_into_the_prefect_dashboard(prefect_harn
     assert {r.url for r in runs} == {f"{dashboard}/runs/flow-run/{run.id}" for run in mine}
     assert {r.name for r in runs} == {run.name for run in mine} and theirs.name not in {r.name for r in runs}
     assert all(r.state for r in runs)
+
+
+def test_kaizen_up_tells_the_gateway_where_the_serving_replica_answers(tmp_path: Path) -> None:
+    parts = {p.name: p for p in default_parts(Settings(data_dir=tmp_path), prefect_port=None)}
+    serving = parts["serving"].health_url.removesuffix("/healthz")
+    assert json.loads(parts["gateway"].env["KAIZEN_SERVING_URLS"]) == [serving]
