@@ -153,6 +153,10 @@ def test_a_tenant_asks_corrects_curates_versions_and_promotes(
     page.goto(f"{url}/console/flywheel")
     expect(page.locator("svg.chart").first).to_be_visible()
     expect(page.locator("#cycles")).to_contain_text(alpha.adapters[0].version)
+    runs = page.locator("#runs a")
+    expect(runs).to_have_count(2)
+    assert all("/runs/flow-run/" in (link.get_attribute("href") or "") for link in runs.all())
+    expect(page.locator("#runs")).to_contain_text("Completed")
     shot(page, "flywheel")
 
     # Another tenant's token sees none of it, on any page or through the console's API.
