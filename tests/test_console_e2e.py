@@ -9,16 +9,24 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
 
 from tests.fixtures.console import ConsoleStack
-from tests.support.browser import log_in
+from tests.support.browser import chromium_path, log_in
 from tests.support.console import STOAT_ANSWER
 from tests.support.serving import STREAMED
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+if chromium_path() is None:  # before any fixture starts a broker, services or Prefect for nothing
+    pytest.skip(
+        "no chromium binary on PATH (Debian: apt-get install chromium; .ci/run installs it)", allow_module_level=True
+    )
+expect = pytest.importorskip("playwright.sync_api", reason="Playwright comes with the dev extra").expect
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 SHOTS = os.environ.get("CONSOLE_SCREENSHOTS")
 UPLOADED = "# Alpha price list\n\nThe alpha Heron H2 costs 31,900 dollars before VAT.\n"

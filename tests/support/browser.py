@@ -8,8 +8,10 @@ import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from playwright.sync_api import Browser, Page, sync_playwright
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -30,6 +32,8 @@ def chromium_path() -> Path | None:
 
 @contextlib.contextmanager
 def chromium(executable: Path) -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright  # here, so the rest of the suite runs without Playwright
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(executable), headless=True, args=CHROMIUM_FLAGS)
         try:
