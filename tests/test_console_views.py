@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 
 import pytest
@@ -46,10 +47,11 @@ def test_retrain_runs_of_the_tenant_link_into_the_prefect_dashboard(prefect_harn
     from flows.retrain import retrain
 
     api = PREFECT_API_URL.value()
+    tenant, other = (f"t{uuid.uuid4().hex[:8]}" for _ in range(2))  # the Prefect server is the session's
     with get_client(sync_client=True) as client:
-        mine = [client.create_flow_run(retrain, parameters={"tenant": "alpha"}) for _ in range(2)]
-        theirs = client.create_flow_run(retrain, parameters={"tenant": "beta"})
-    runs = flywheel_view.retrain_runs(Settings(prefect_api_url=api), "alpha")
+        mine = [client.create_flow_run(retrain, parameters={"tenant": tenant}) for _ in range(2)]
+        theirs = client.create_flow_run(retrain, parameters={"tenant": other})
+    runs = flywheel_view.retrain_runs(Settings(prefect_api_url=api), tenant)
     assert runs is not None
     dashboard = api.rstrip("/").removesuffix("/api")
     assert {r.url for r in runs} == {f"{dashboard}/runs/flow-run/{run.id}" for run in mine}
