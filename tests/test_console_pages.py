@@ -184,3 +184,13 @@ async def test_flywheel_page_charts_cycles_and_registry_metrics(
     await login(console_client, "beta")
     beta = (await console_client.get("/console/flywheel")).text
     assert "No demo report for this tenant" in beta and beta.count("<svg") == 1
+    assert "No Prefect server known" in beta
+
+
+async def test_flywheel_page_says_when_prefect_does_not_answer(
+    console_settings: Settings, console_client: httpx.AsyncClient
+) -> None:
+    console_settings.prefect_api_url = f"http://127.0.0.1:{free_port()}/api"
+    await login(console_client, "alpha")
+    page = (await console_client.get("/console/flywheel")).text
+    assert "does not answer" in page and console_settings.prefect_api_url.removesuffix("/api") in page
