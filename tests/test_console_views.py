@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kaizen.config import Settings
-from kaizen.console import flywheel_view
+from kaizen.console import adapters_view, flywheel_view
 from kaizen.console.chart import Series, line_chart
 from kaizen.platform.parts import default_parts
 from kaizen.streaming.broker import free_port
@@ -63,3 +63,9 @@ def test_kaizen_up_tells_the_gateway_where_the_serving_replica_answers(tmp_path:
     parts = {p.name: p for p in default_parts(Settings(data_dir=tmp_path), prefect_port=None)}
     serving = parts["serving"].health_url.removesuffix("/healthz")
     assert json.loads(parts["gateway"].env["KAIZEN_SERVING_URLS"]) == [serving]
+
+
+async def test_a_serving_url_naming_one_address_is_asked_as_it_is() -> None:
+    # A compose service name resolves to every replica's address; these resolve to one each.
+    for url in ("http://127.0.0.1:6066", "http://localhost:6066", "http://[::1]:6066"):
+        assert await adapters_view._expand(url) == [url]

@@ -10,7 +10,9 @@ kept the previous one shows there, and in the responses, which name the adapter 
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import Counter
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from pydantic import BaseModel, Field
@@ -67,9 +69,27 @@ async def _replica(http: httpx.AsyncClient, url: str, tenant: str) -> ReplicaVie
     )
 
 
+async def _expand(url: str) -> list[str]:
+    """One URL per address its host name resolves to: ``http://serving:6066`` names every replica of a scaled
+    compose service (Docker's DNS answers with all of them). An unresolvable name stays, to be shown unreachable."""
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port or 80
+    if host is None:
+        return [url]
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, family=socket.AF_INET, type=socket.SOCK_STREAM)
+    except OSError:
+        return [url]
+    addresses = sorted({str(info[4][0]) for info in infos})
+    if len(addresses) < 2:
+        return [url]
+    return [urlunsplit(parts._replace(netloc=f"{address}:{port}")) for address in addresses]
+
+
 async def replicas(settings: Settings, tenant: str, *, timeout: float = 2.0) -> list[ReplicaView]:
     """What each serving replica in ``settings.serving_urls`` says it runs for ``tenant``, asked all at once."""
     if not settings.serving_urls:
         return []
+    urls = [u for expanded in await asyncio.gather(*map(_expand, settings.serving_urls)) for u in expanded]
     async with httpx.AsyncClient(timeout=timeout) as http:
-        return list(await asyncio.gather(*(_replica(http, url, tenant) for url in settings.serving_urls)))
+        return list(await asyncio.gather(*(_replica(http, url, tenant) for url in urls)))
