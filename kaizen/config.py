@@ -200,6 +200,11 @@ class Settings(BaseSettings):
         description="Longest a synchronous call (chat completions, ?wait=) waits for its response.",
     )
     gateway_store_size: int = Field(10_000, ge=1, description="Recent responses the gateway keeps for GET.")
+    serving_urls: list[str] = Field(
+        default_factory=list,
+        description="Serving replicas' web addresses (http://host:port): the console asks each which adapters it "
+        "runs. JSON in KAIZEN_SERVING_URLS; `kaizen up` sets it.",
+    )
     serving_seen_requests: int = Field(
         10_000,
         ge=1,

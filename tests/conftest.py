@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.retrieval",
     "tests.fixtures.containers",
     "tests.fixtures.training",
+    "tests.fixtures.console",
 ]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -18,7 +18,7 @@ from kaizen.console.resources import Resources, resources
 from kaizen.datasets.export import ExportFormat, export_lines
 from kaizen.datasets.store import DatasetNotFound
 from kaizen.gateway import routes
-from kaizen.gateway.schemas import Accepted, DocumentBody, FeedbackBody, InteractionBody, InteractionStatus
+from kaizen.gateway.schemas import Accepted, DocumentBody, FeedbackBody, InteractionBody
 from kaizen.registry import RegistryError, operations
 from kaizen.retrieval.loaders import SUFFIXES, UnreadableDocument, load_file
 from kaizen.retrieval.store import check_knowledge_base
@@ -52,13 +52,10 @@ async def logout() -> JSONResponse:
 
 
 # --- chat: the API's own interaction and feedback routes ---------------------------------------------
-@router.post("/ask", response_model=InteractionStatus)
-async def ask(body: InteractionBody, tenant: Tenant, request: Request, response: Response) -> InteractionStatus:
-    """Submit and wait for the answer (it appears whole; the API's streaming is its own route)."""
-    accepted = await routes.submit_interaction(body, tenant, request, response)
-    response.headers.pop("Location", None)
-    wait = routes.settings_of(request).gateway_wait_seconds
-    return await routes.get_interaction(accepted.request_id, tenant, request, response, wait=wait)
+@router.post("/ask", response_class=StreamingResponse)
+async def ask(body: InteractionBody, tenant: Tenant, request: Request) -> StreamingResponse:
+    """The API's own stream (``POST /v1/interactions/stream``) with the cookie's tenant: the answer as it decodes."""
+    return await routes.stream_interaction(body, tenant, request)
 
 
 @router.post("/feedback", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
@@ -66,8 +63,9 @@ async def feedback(body: FeedbackBody, tenant: Tenant, request: Request) -> Acce
     return await routes.submit_feedback(body, tenant, request)
 
 
+# Plain functions where they read or write the dataset store: FastAPI runs them off the event loop.
 @router.get("/curated")
-async def curated(tenant: Tenant, res: Res, response_id: uuid.UUID | None = None) -> list[dict[str, Any]]:
+def curated(tenant: Tenant, res: Res, response_id: uuid.UUID | None = None) -> list[dict[str, Any]]:
     """What the curator made of feedback (on one response, with ``response_id``), newest first."""
     return [r.model_dump(mode="json") for r in datasets_view.curated(res.datasets, tenant, response_id=response_id)]
 
@@ -126,7 +124,7 @@ async def search(
 
 # --- datasets ------------------------------------------------------------------------------------------
 @router.post("/datasets/snapshot")
-async def snapshot(tenant: Tenant, res: Res) -> dict[str, Any]:
+def snapshot(tenant: Tenant, res: Res) -> dict[str, Any]:
     """A version from everything curated so far (unchanged data returns its existing version)."""
     return res.datasets.snapshot(tenant).model_dump(mode="json")
 

@@ -16,7 +16,8 @@ class Series(BaseModel):
 
 def line_chart(labels: list[str], series: list[Series], *, title: str, width: int = 640, height: int = 300) -> str:
     """Values in [0, 1] (accuracies), one point per label; None leaves a gap."""
-    left, right, top, bottom = 48, 16, 32, 56
+    # Room on the right for the last label, which is centred on the last point.
+    left, right, top, bottom = 48, 56, 32, 56
     plot_w, plot_h = width - left - right, height - top - bottom
     step = plot_w / max(len(labels) - 1, 1)
 
@@ -48,7 +49,7 @@ def line_chart(labels: list[str], series: list[Series], *, title: str, width: in
                 f'<circle cx="{px:.1f}" cy="{py:.1f}" r="4" fill="{colour}"><title>{escape(s.name)}: {v:.0%}</title>'
                 "</circle>"
             )
-        lx = left + n * 200
+        lx = left + n * 180
         parts.append(f'<rect x="{lx}" y="{height - 18}" width="12" height="12" fill="{colour}"/>')
         parts.append(f'<text x="{lx + 18}" y="{height - 8}">{escape(s.name)}</text>')
     parts.append("</svg>")

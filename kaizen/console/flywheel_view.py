@@ -60,12 +60,16 @@ def dashboard_url(settings: Settings) -> str | None:
     return api.removesuffix("/api") or None
 
 
-def retrain_runs(settings: Settings, tenant: str, *, limit: int = 50, timeout: float = 3.0) -> list[RetrainRun] | None:
+def retrain_runs(
+    settings: Settings, tenant: str, *, limit: int = 50, scan: int = 200, timeout: float = 3.0
+) -> list[RetrainRun] | None:
     """The tenant's retrain flow runs, newest first, from the Prefect API; None when no Prefect server is known."""
     dashboard = dashboard_url(settings)
     if dashboard is None:
         return None
-    body = {"flows": {"name": {"any_": [RETRAIN_FLOW]}}, "sort": "START_TIME_DESC", "limit": limit}
+    # Prefect cannot filter on a parameter: the newest runs of every tenant are read and this tenant's kept. By
+    # expected start, which runs that have not started have too (their start time is empty).
+    body = {"flows": {"name": {"any_": [RETRAIN_FLOW]}}, "sort": "EXPECTED_START_TIME_DESC", "limit": scan}
     try:
         reply = httpx.post(f"{settings.prefect_api_url.rstrip('/')}/flow_runs/filter", json=body, timeout=timeout)
         reply.raise_for_status()
@@ -83,4 +87,4 @@ def retrain_runs(settings: Settings, tenant: str, *, limit: int = 50, timeout: f
         )
         for row in rows
         if (row.get("parameters") or {}).get("tenant", "default") == tenant
-    ]
+    ][:limit]

@@ -15,8 +15,8 @@ from kaizen.console import adapters_view, datasets_view, flywheel_view
 from kaizen.console.auth import page_tenant
 from kaizen.console.chart import Series, line_chart
 from kaizen.console.resources import Resources, resources
-from kaizen.datasets.store import DatasetNotFound
-from kaizen.demo.report import DemoReport
+from kaizen.datasets.store import DatasetNotFound, DatasetStore
+from kaizen.demo.report import CycleReport, DemoReport
 from kaizen.events import Mode
 from kaizen.gateway.routes import bus_of
 from kaizen.retrieval.types import KnowledgeBaseNotFound
@@ -81,6 +81,23 @@ async def chunk_page(request: Request, knowledge_base: str, chunk_id: str, tenan
     return _page(request, "chunk.html", tenant, chunk=found[0])
 
 
+def _datasets_context(
+    store: DatasetStore, tenant: str, version: str | None, old: str | None, new: str | None
+) -> dict[str, Any]:
+    versions = datasets_view.versions(store, tenant)
+    context: dict[str, Any] = {"versions": versions, "curated": datasets_view.curated(store, tenant)}
+    selected = datasets_view.owned(store, version, tenant) if version else (versions[0] if versions else None)
+    if selected is not None:
+        context |= {
+            "selected": selected,
+            "instructions": store.instructions(selected.version),
+            "rafts": store.raft(selected.version),
+        }
+    if old and new:
+        context["diff"] = datasets_view.diff(store, old, new, tenant)
+    return context
+
+
 @router.get("/datasets", response_class=HTMLResponse)
 async def datasets_page(
     request: Request,
@@ -90,19 +107,9 @@ async def datasets_page(
     old: str | None = None,
     new: str | None = None,
 ) -> HTMLResponse:
-    store = res.datasets
-    versions = datasets_view.versions(store, tenant)
-    context: dict[str, Any] = {"versions": versions, "curated": datasets_view.curated(store, tenant)}
     try:
-        selected = datasets_view.owned(store, version, tenant) if version else (versions[0] if versions else None)
-        if selected is not None:
-            context |= {
-                "selected": selected,
-                "instructions": store.instructions(selected.version),
-                "rafts": store.raft(selected.version),
-            }
-        if old and new:
-            context["diff"] = datasets_view.diff(store, old, new, tenant)
+        # Off the loop: a version's files can be large, and the loop relays every tenant's answers.
+        context = await asyncio.to_thread(_datasets_context, res.datasets, tenant, version, old, new)
     except DatasetNotFound as exc:
         raise HTTPException(404, detail=str(exc)) from exc
     return _page(request, "datasets.html", tenant, **context)
@@ -119,8 +126,15 @@ async def adapters_page(request: Request, tenant: Tenant, res: Res) -> HTMLRespo
         history=list(reversed(res.registry.history(tenant))),
         metric=settings.retrain_gate_metric,
         serving=adapters_view.serving_view(bus.state, bus.store, tenant),
+        replicas=await adapters_view.replicas(settings, tenant),
         default_share=settings.canary_share,
     )
+
+
+def _stream_accuracy(cycle: CycleReport) -> float | None:
+    """What the simulated users got in the cycle, all modes together; None before any question was streamed."""
+    total = sum(s.total for s in cycle.stream_by_mode.values())
+    return sum(s.correct for s in cycle.stream_by_mode.values()) / total if total else None
 
 
 def _demo_charts(report: DemoReport) -> str:
@@ -130,6 +144,7 @@ def _demo_charts(report: DemoReport) -> str:
         [
             Series(name="closed-book (direct)", values=[c.closed_book.accuracy for c in report.cycles]),
             Series(name="open-book (rag)", values=[c.open_book.accuracy for c in report.cycles]),
+            Series(name="users' stream", values=[_stream_accuracy(c) for c in report.cycles]),
         ],
         title="Held-out accuracy per cycle (demo report)",
     )

@@ -93,7 +93,9 @@ def default_parts(settings: Settings, *, prefect_port: int | None) -> list[PartS
     ``prefect_port`` None means Prefect runs elsewhere (``settings.prefect_api_url``) and is not started here.
     """
     parts = [service_part(settings, name) for name in SERVICES]
-    parts.append(gateway_part(settings))
+    # The console asks each serving replica which adapters it runs.
+    serving = [p.health_url.removesuffix("/healthz") for p in parts if p.name == SERVING]
+    parts.append(gateway_part(settings.with_overrides(serving_urls=serving)))
     if prefect_port is not None:
         parts.append(prefect_server_part(settings, prefect_port))
     parts.append(flows_part(settings, after_prefect=prefect_port is not None))

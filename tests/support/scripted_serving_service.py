@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Sequence
 
 from prometheus_client import REGISTRY
 
@@ -16,6 +17,7 @@ from kaizen.reasoning.answer import answer
 from kaizen.reasoning.deps import ReasoningDeps
 from kaizen.reasoning.exemplars import ExemplarPool
 from kaizen.reasoning.testing import ScriptedLLM, hashing_embed
+from kaizen.retrieval.types import Retriever
 from kaizen.serving.adapters import ServingAdapters
 from kaizen.serving.core import ServingCore
 from kaizen.serving.metered import MeteredLLM
@@ -62,15 +64,18 @@ class SlowScriptedLLM(ScriptedLLM):
         return completion
 
 
-def build(settings: Settings) -> ServingCore:
+def build(
+    settings: Settings, *, retriever: Retriever | None = None, rules: Sequence[tuple[str, str]] = ()
+) -> ServingCore:
+    """``rules`` come before the streamed one; ``retriever`` serves rag (none by default)."""
     loader = ScriptedLoader()
     llm = SlowScriptedLLM(
-        [(STREAMED, f" {STREAMED_ANSWER}")], default="scripted answer", fail_on="FAIL", adapter_version=None
+        [*rules, (STREAMED, f" {STREAMED_ANSWER}")], default="scripted answer", fail_on="FAIL", adapter_version=None
     )
     llm.loader = loader
     metrics = ServingMetrics(REGISTRY)
     pool = ExemplarPool.for_data_dir(settings.data_dir, hashing_embed)
-    deps = ReasoningDeps(llm=MeteredLLM(llm, metrics), exemplars=pool)
+    deps = ReasoningDeps(llm=MeteredLLM(llm, metrics), exemplars=pool, retriever=retriever)
     adapters = ServingAdapters(loader, rollout_from_settings(settings))
     return ServingCore(
         functools.partial(answer, deps=deps),

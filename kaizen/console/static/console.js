@@ -57,11 +57,13 @@ on("#ask-form", "submit", async (e) => {
   $("#ask-status").textContent = "waiting for the answer…";
   $("#ask").disabled = true;
   try {
-    const status = await call("/ask", {
-      body: { question: $("#question").value, mode: $("#mode").value, knowledge_bases: selected($("#kbs")), user_id: "console" },
+    const body = { question: $("#question").value, mode: $("#mode").value, knowledge_bases: selected($("#kbs")), user_id: "console" };
+    await stream("/ask", body, {
+      accepted: (ids) => startAnswer(ids.response_id),
+      delta: (d) => $("#answer-text").append(d.text),
+      response: (status) => showAnswer(status.response),
+      error: (err) => { throw new Error(err.message); },
     });
-    if (status.status === "pending") throw new Error("no answer yet: the model is slow, try again");
-    showAnswer(status.response);
     $("#ask-status").textContent = "";
   } catch (err) {
     $("#ask-status").textContent = err.message;
@@ -69,6 +71,48 @@ on("#ask-form", "submit", async (e) => {
     $("#ask").disabled = false;
   }
 });
+
+// Server-sent events from a POST (EventSource only does GET): each "event:"/"data:" block goes to its handler.
+async function stream(path, body, handlers) {
+  const reply = await fetch("/console/api" + path, {
+    method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  if (!reply.ok) {
+    const data = await reply.json().catch(() => ({}));
+    throw new Error((data.error && data.error.message) || reply.statusText);
+  }
+  const reader = reply.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let name = "message";
+      let data = "";
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event: ")) name = line.slice(7);
+        else if (line.startsWith("data: ")) data += line.slice(6);
+      }
+      if (data && handlers[name]) handlers[name](JSON.parse(data));
+    }
+  }
+}
+
+function startAnswer(id) {
+  responseId = id;
+  $("#answer").hidden = false;
+  $("#answer-text").textContent = "";
+  for (const sel of ["#strategy", "#adapter", "#latency"]) $(sel).textContent = "…";
+  $("#response-id").textContent = id;
+  $("#citations").replaceChildren();
+  $("#curated").hidden = true;
+  $("#feedback-status").textContent = "";
+  $("#ask-status").textContent = "answering…";
+}
 
 function showAnswer(r) {
   responseId = r.response_id;
