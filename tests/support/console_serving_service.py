@@ -9,8 +9,9 @@ from kaizen.config import Settings
 from kaizen.retrieval.factory import make_store
 from kaizen.retrieval.knowledge_base import KnowledgeBase
 from kaizen.serving.core import ServingCore
+from kaizen.serving.runtime import ServingRuntime
 from services.runner import run_worker
-from services.serving import app as serving
+from services.serving.app import build_app
 from tests.fixtures.retrieval import DIM
 from tests.support import scripted_serving_service as scripted
 from tests.support.console import STOAT_ANSWER, WordEmbedder
@@ -21,7 +22,8 @@ def build(settings: Settings) -> ServingCore:
     return scripted.build(settings, retriever=retriever, rules=[("Stoat", f" {STOAT_ANSWER}")])
 
 
-serving.runtime.build = build
-
 if __name__ == "__main__":
-    run_worker(serving.app)
+    settings = Settings()
+    runtime = ServingRuntime(settings)
+    runtime.build = build  # type: ignore[method-assign]
+    run_worker(build_app(settings, runtime=runtime))
