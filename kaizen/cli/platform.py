@@ -53,6 +53,9 @@ def demo(
     heldout: int = typer.Option(None, help="Held-out questions asked after every cycle, per form."),
     fast: bool = typer.Option(False, "--fast", help="Fewer questions and one cycle, for a first look."),
     output: Path = typer.Option(None, help="Where the JSON report and PNG chart go (default <data_dir>/demo)."),
+    general_regression: bool = typer.Option(
+        False, "--general-regression", help="Also gate on the shipped general-ability set (the platform default)."
+    ),
     domain: Path = typer.Option(
         None, help="A directory of documents and questions.jsonl (default: the shipped Quillmoor domain)."
     ),
@@ -64,7 +67,11 @@ def demo(
     from kaizen.platform import PlatformError
     from kaizen.platform.signals import termination_interrupts
 
-    changes = {k: v for k, v in {"cycles": cycles, "questions": questions, "heldout": heldout}.items() if v}
+    changes: dict[str, object] = {
+        k: v for k, v in {"cycles": cycles, "questions": questions, "heldout": heldout}.items() if v
+    }
+    if general_regression:
+        changes["general_regression"] = True
     options = DemoOptions.fast_defaults(**changes) if fast else DemoOptions(**changes)
     settings = get_settings()
     try:
