@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kaizen.config import Settings
 from kaizen.streaming.broker import free_port
+from kaizen.streaming.tansu import patch_faust_recovery
 from kaizen.topics import Topics
 from kaizen.tracing import configure_tracing
 
@@ -51,6 +52,8 @@ def faust_options(service: str, settings: Settings) -> dict[str, Any]:
         # recovery early; one record per batch keeps recovery complete. It also cannot grant producer ids,
         # so exactly-once (and the idempotent producer) are unavailable: at_least_once above.
         options["producer_max_batch_size"] = 1
+        # On S3 storage even that is not enough: end offsets stay low. Recovery finds the end by fetching.
+        patch_faust_recovery([b.strip() for b in settings.kafka_bootstrap.split(",")])
         options["broker_session_timeout"] = 3.0
         options["broker_heartbeat_interval"] = 0.3
     return options
