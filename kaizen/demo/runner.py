@@ -32,8 +32,8 @@ from kaizen.demo.users import RAG_TOP_K, Exchange, SimulatedUsers
 from kaizen.events import DocumentEvent, Mode
 from kaizen.platform import Platform
 from kaizen.platform.parts import ALL_PARTS, FLOWS, SERVING
+from kaizen.platform.state import PartStatus
 from kaizen.platform.status import status_line
-from kaizen.platform.supervisor import PartStatus
 from kaizen.registry import AdapterRegistry
 from kaizen.retrieval.answers import answer_document
 from kaizen.retrieval.documents import content_hash

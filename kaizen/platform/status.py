@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from kaizen.platform.supervisor import PartState, PartStatus
+from kaizen.platform.state import PartState, PartStatus
 
 _STYLE = {
     PartState.healthy: "green",

@@ -10,50 +10,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from enum import StrEnum
-from pathlib import Path
 from types import TracebackType
-
-from pydantic import BaseModel
 
 from kaizen.config import Settings
 from kaizen.platform import parts as p
 from kaizen.platform.process import ManagedProcess, PartSpec, port_in_use, read_tail
 from kaizen.platform.restarts import RestartPolicy, Restarts
+from kaizen.platform.state import PartState, PartStatus, PlatformError
 from kaizen.streaming.broker import EmbeddedBroker, free_port
 
 log = logging.getLogger(__name__)
-
-
-class PlatformError(RuntimeError):
-    """A part could not start or stopped on its own; carries the tail of its log."""
-
-    def __init__(self, message: str, *, part: str = "", log_path: Path | None = None, log_tail: str = "") -> None:
-        self.part = part
-        self.log_path = log_path
-        self.log_tail = log_tail
-        detail = f"\n--- last lines of {log_path} ---\n{log_tail}" if log_tail else ""
-        super().__init__(message + detail)
-        self.summary = message
-
-
-class PartState(StrEnum):
-    waiting = "waiting"
-    starting = "starting"
-    healthy = "healthy"
-    exited = "exited"
-    restarting = "restarting"
-    stopped = "stopped"
-    external = "external"
-
-
-class PartStatus(BaseModel):
-    name: str
-    state: PartState
-    address: str = ""
-    pid: int | None = None
-    detail: str = ""
-    log_path: Path | None = None
 
 
 @contextmanager
