@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 
+import httpx
 from kafka import KafkaProducer
 from pydantic import BaseModel
 
 from kaizen.config import Settings
+from kaizen.datasets.store import DatasetStore
+from kaizen.events import (
+    Citation,
+    Feedback,
+    InstructionExample,
+    InteractionRequest,
+    InteractionResponse,
+    Mode,
+    RequestOptions,
+)
 from kaizen.platform import PartState, Platform, PlatformError
+from kaizen.streaming.consumer import read_events
 from kaizen.topics import Topics
+
+SHORT = RequestOptions(max_new_tokens=4)  # the faults are about delivery, not about answers
+TOKEN = "faults-token"
+TENANT = "faults"
 
 
 class FaultResult(BaseModel):
@@ -90,3 +108,89 @@ class Suite:
             yield producer
         finally:
             producer.close()
+
+
+def kill_midway(
+    suite: Suite, part: str, send: Callable[[int], None], n: int, *, after: int
+) -> tuple[float | None, int | None]:
+    """Send ``n`` events one by one; SIGKILL ``part`` once ``after`` are sent. Returns (kill time, old pid)."""
+    killed_at, old = None, None
+    for i in range(n):
+        send(i)
+        if i == after:
+            old = suite.pid(part)
+            killed_at = suite.kill(part)
+        time.sleep(0.05)
+    return killed_at, old
+
+
+def answered_by(suite: Suite, tag: str, n: int) -> list[str | None]:
+    """Send ``n`` short requests of the fault tenant; the adapter version each was answered with."""
+    requests = [
+        InteractionRequest(tenant=TENANT, question=f"{tag} {i}?", mode=Mode.direct, options=SHORT) for i in range(n)
+    ]
+    with suite.producer() as producer:
+        for r in requests:
+            producer.send(suite.topics.requests, r.to_bytes())
+        producer.flush()
+    ids = {r.event_id for r in requests}
+    got = read_events(
+        suite.settings,
+        suite.topics.responses,
+        InteractionResponse,
+        where=lambda r: r.request_id in ids,
+        count=n,
+        timeout=300,
+    )
+    return [r.adapter_version for r in {r.request_id: r for r in got}.values()]
+
+
+def refused_adapter_events(suite: Suite) -> float:
+    url = {s.name: s for s in suite.platform.statuses()}["serving"].address
+    text = httpx.get(f"http://{url}/metrics", timeout=10).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("kaizen_adapter_events_total{") and 'outcome="failed"' in line
+    )
+
+
+def responses_and_feedback(n: int, tag: str) -> tuple[list[InteractionResponse], list[Feedback]]:
+    responses = []
+    for i in range(n):
+        request_id = uuid.uuid5(uuid.NAMESPACE_URL, f"faults/{tag}/{i}")
+        responses.append(
+            InteractionResponse(
+                tenant=TENANT,
+                request_id=request_id,
+                response_id=InteractionResponse.response_id_for(request_id),
+                question=f"Which lamp of Quillmoor lights at hour {i} ({tag})?",
+                answer=f"Lamp {i} of the {tag} row lights at hour {i}.",
+                strategy="rag",
+                citations=[Citation(document_id="d", chunk_id="d#0", knowledge_base="kb", quote=f"lamp {i}")],
+                retrieved_chunk_ids=["d#0"],
+            )
+        )
+    feedback = [Feedback(tenant=TENANT, response_id=r.response_id, rating=5) for r in responses]
+    return responses, feedback
+
+
+def curated_examples(suite: Suite, tag: str, n: int) -> list[InstructionExample]:
+    return read_events(
+        suite.settings,
+        suite.topics.instructions,
+        InstructionExample,
+        where=lambda e: f"({tag})" in e.instruction,
+        count=n,
+        timeout=300,
+    )
+
+
+def other_examples(suite: Suite, version: str) -> int:
+    """Examples in the dataset from other faults' traffic (e.g. the serving fault's answers get no feedback)."""
+    store = DatasetStore.from_settings(suite.settings)
+    return sum(1 for e in store.instructions(version) if "(curator)" not in e.instruction)
+
+
+def b64(value: str) -> bytes:
+    return base64.b64decode(value)

@@ -12,8 +12,6 @@ import json
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -21,41 +19,32 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._faults_harness import FaultResult, Suite  # noqa: E402
+from bench._faults_harness import (  # noqa: E402
+    SHORT,
+    TENANT,
+    TOKEN,
+    FaultResult,
+    Suite,
+    answered_by,
+    b64,
+    curated_examples,
+    kill_midway,
+    other_examples,
+    refused_adapter_events,
+    responses_and_feedback,
+)
 from kaizen.config import Settings  # noqa: E402
 from kaizen.datasets.store import DatasetStore  # noqa: E402
 from kaizen.events import (  # noqa: E402
-    Citation,
     DeadLetter,
     DocumentEvent,
-    Feedback,
-    InstructionExample,
     InteractionRequest,
     InteractionResponse,
     Mode,
-    RequestOptions,
 )
 from kaizen.retrieval.factory import make_store  # noqa: E402
 from kaizen.streaming.consumer import read_events  # noqa: E402
 from tests.support.malformed_events import MALFORMED  # noqa: E402
-
-SHORT = RequestOptions(max_new_tokens=4)  # the faults are about delivery, not about answers
-TOKEN = "faults-token"
-TENANT = "faults"
-
-
-def _kill_midway(
-    suite: Suite, part: str, send: Callable[[int], None], n: int, *, after: int
-) -> tuple[float | None, int | None]:
-    """Send ``n`` events one by one; SIGKILL ``part`` once ``after`` are sent. Returns (kill time, old pid)."""
-    killed_at, old = None, None
-    for i in range(n):
-        send(i)
-        if i == after:
-            old = suite.pid(part)
-            killed_at = suite.kill(part)
-        time.sleep(0.05)
-    return killed_at, old
 
 
 def fault_serving(suite: Suite, n: int) -> FaultResult:
@@ -64,7 +53,7 @@ def fault_serving(suite: Suite, n: int) -> FaultResult:
         for i in range(n)
     ]
     with suite.producer() as producer:
-        killed, old = _kill_midway(
+        killed, old = kill_midway(
             suite, "serving", lambda i: producer.send(suite.topics.requests, requests[i].to_bytes()), n, after=n // 3
         )
         producer.flush()
@@ -93,43 +82,50 @@ def fault_serving(suite: Suite, n: int) -> FaultResult:
     )
 
 
-def _responses_and_feedback(n: int, tag: str) -> tuple[list[InteractionResponse], list[Feedback]]:
-    responses = []
-    for i in range(n):
-        request_id = uuid.uuid5(uuid.NAMESPACE_URL, f"faults/{tag}/{i}")
-        responses.append(
-            InteractionResponse(
-                tenant=TENANT,
-                request_id=request_id,
-                response_id=InteractionResponse.response_id_for(request_id),
-                question=f"Which lamp of Quillmoor lights at hour {i} ({tag})?",
-                answer=f"Lamp {i} of the {tag} row lights at hour {i}.",
-                strategy="rag",
-                citations=[Citation(document_id="d", chunk_id="d#0", knowledge_base="kb", quote=f"lamp {i}")],
-                retrieved_chunk_ids=["d#0"],
-            )
-        )
-    feedback = [Feedback(tenant=TENANT, response_id=r.response_id, rating=5) for r in responses]
-    return responses, feedback
+def fault_corrupt_adapter(suite: Suite, n: int) -> FaultResult:
+    """A registered adapter's weights truncated before its promotion: refused at load, the active one serves on."""
+    from bench.serving import make_adapters
+    from kaizen.llm.prepare import resolve_base_model
+    from kaizen.registry import AdapterRegistry
 
-
-def _examples(suite: Suite, tag: str, n: int) -> list[InstructionExample]:
-    return read_events(
-        suite.settings,
-        suite.topics.instructions,
-        InstructionExample,
-        where=lambda e: f"({tag})" in e.instruction,
-        count=n,
-        timeout=300,
+    model_dir = resolve_base_model(suite.settings)
+    good, corrupt = make_adapters(suite.settings, model_dir, ["faults-good", "faults-corrupt"], tenant=TENANT)
+    weights = AdapterRegistry(suite.settings.registry_dir).adapter_path(corrupt.version) / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with suite.producer() as producer:
+        producer.send(suite.topics.adapters, good.to_bytes(), key=TENANT.encode())
+        producer.flush()
+    deadline = time.monotonic() + 120
+    while "faults-good" not in answered_by(suite, "warm", 1):
+        assert time.monotonic() < deadline, "the good adapter was never served"
+    refused_before = refused_adapter_events(suite)
+    started = time.monotonic()
+    with suite.producer() as producer:
+        producer.send(suite.topics.adapters, corrupt.to_bytes(), key=TENANT.encode())
+        producer.flush()
+    while refused_adapter_events(suite) <= refused_before and time.monotonic() - started < 120:
+        time.sleep(0.5)
+    refused = refused_adapter_events(suite) - refused_before
+    versions = answered_by(suite, "after the corrupt one", n)
+    served_good = sum(v == "faults-good" for v in versions)
+    return FaultResult(
+        fault="adapter corrupted after registration",
+        sent=n,
+        answered=served_good,
+        lost=n - len(versions),
+        duplicated=0,
+        recover_s=None,
+        passed=served_good == n and refused >= 1,
+        note=f"kaizen_adapter_events_total{{outcome=failed}} +{refused:.0f}; every answer by the promoted adapter",
     )
 
 
 def fault_curator(suite: Suite, n: int) -> FaultResult:
-    responses, feedback = _responses_and_feedback(n, "curator")
+    responses, feedback = responses_and_feedback(n, "curator")
     with suite.producer() as producer:
         for r in responses:
             producer.send(suite.topics.responses, r.to_bytes(), key=str(r.response_id).encode())
-        killed, old = _kill_midway(
+        killed, old = kill_midway(
             suite,
             "curator",
             lambda i: producer.send(
@@ -141,7 +137,7 @@ def fault_curator(suite: Suite, n: int) -> FaultResult:
         producer.flush()
     assert killed is not None
     recover = suite.recovered("curator", old, killed)
-    examples = _examples(suite, "curator", n)
+    examples = curated_examples(suite, "curator", n)
     unique = {e.example_id for e in examples}
     snapshot = DatasetStore.from_settings(suite.settings).snapshot(TENANT)
     return FaultResult(
@@ -149,18 +145,12 @@ def fault_curator(suite: Suite, n: int) -> FaultResult:
         sent=n,
         answered=len(unique),
         lost=n - len(unique),
-        duplicated=max(0, snapshot.counts.instructions - len(unique) - _earlier_examples(suite, snapshot.version)),
+        duplicated=max(0, snapshot.counts.instructions - len(unique) - other_examples(suite, snapshot.version)),
         redelivered=len(examples) - len(unique),
         recover_s=recover,
         passed=len(unique) == n,
         note="answered = curated examples; duplicated = extra examples in the dataset version",
     )
-
-
-def _earlier_examples(suite: Suite, version: str) -> int:
-    """Examples in the dataset from other faults' traffic (e.g. the serving fault's answers get no feedback)."""
-    store = DatasetStore.from_settings(suite.settings)
-    return sum(1 for e in store.instructions(version) if "(curator)" not in e.instruction)
 
 
 def fault_indexer(suite: Suite, n: int) -> FaultResult:
@@ -174,7 +164,7 @@ def fault_indexer(suite: Suite, n: int) -> FaultResult:
         for i in range(n)
     ]
     with suite.producer() as producer:
-        killed, old = _kill_midway(
+        killed, old = kill_midway(
             suite, "indexer", lambda i: producer.send(suite.topics.documents, documents[i].to_bytes()), n, after=n // 2
         )
         producer.flush()
@@ -288,7 +278,7 @@ def fault_malformed(suite: Suite) -> FaultResult:
         suite.settings,
         suite.topics.dead_letters,
         DeadLetter,
-        where=lambda d: d.original_key is not None and b"malformed:" in _b64(d.original_key),
+        where=lambda d: d.original_key is not None and b"malformed:" in b64(d.original_key),
         count=len(MALFORMED),
         timeout=300,
     )
@@ -313,17 +303,11 @@ def fault_malformed(suite: Suite) -> FaultResult:
     )
 
 
-def _b64(value: str) -> bytes:
-    import base64
-
-    return base64.b64decode(value)
-
-
 def fault_duplicates(suite: Suite, n: int) -> FaultResult:
     """Every response and feedback of the curator fault delivered again: the dataset version does not change."""
     store = DatasetStore.from_settings(suite.settings)
     before = store.snapshot(TENANT)
-    responses, feedback = _responses_and_feedback(n, "curator")
+    responses, feedback = responses_and_feedback(n, "curator")
     with suite.producer() as producer:
         for event in [*responses, *feedback]:
             producer.send(
@@ -362,6 +346,7 @@ def run(quick: bool) -> dict[str, object]:
     with Suite(settings) as suite:
         for fault in (
             lambda: fault_serving(suite, n),
+            lambda: fault_corrupt_adapter(suite, max(4, n // 4)),
             lambda: fault_curator(suite, n),
             lambda: fault_duplicates(suite, n),
             lambda: fault_indexer(suite, n),

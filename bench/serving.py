@@ -188,7 +188,9 @@ def service_process(module: str, settings: Settings, log: Path, port_variable: s
             proc.kill()
 
 
-def make_adapters(settings: Settings, model_dir: Path, versions: list[str]) -> list[AdapterEvent]:
+def make_adapters(
+    settings: Settings, model_dir: Path, versions: list[str], *, tenant: str = "default"
+) -> list[AdapterEvent]:
     """Register small random LoRA adapters (r=4) so swaps load real weights."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -207,11 +209,17 @@ def make_adapters(settings: Settings, model_dir: Path, versions: list[str]) -> l
             peft_model.save_pretrained(tmp)
             manifest = registry.register(
                 Path(tmp),
-                AdapterManifest(version=version, base_model=model_dir.name, base_model_hash=fingerprint(model_dir)),
+                AdapterManifest(
+                    version=version,
+                    tenant=tenant,
+                    base_model=model_dir.name,
+                    base_model_hash=fingerprint(model_dir),
+                ),
             )
         base = peft_model.unload()
         events.append(
             AdapterEvent(
+                tenant=tenant,
                 action=AdapterAction.promoted,
                 version=version,
                 manifest_url=registry.manifest_url(version),
