@@ -25,14 +25,13 @@ from bench._faults_harness import (  # noqa: E402
     TOKEN,
     FaultResult,
     Suite,
-    answered_by,
     b64,
     curated_examples,
     kill_midway,
     other_examples,
-    refused_adapter_events,
     responses_and_feedback,
 )
+from bench._faults_stored import fault_corrupt_adapter, fault_disk_full  # noqa: E402
 from kaizen.config import Settings  # noqa: E402
 from kaizen.datasets.store import DatasetStore  # noqa: E402
 from kaizen.events import (  # noqa: E402
@@ -79,44 +78,6 @@ def fault_serving(suite: Suite, n: int) -> FaultResult:
         recover_s=recover,
         passed=len(unique) == n,
         note="a response per request id: downstream (gateway, curator) keys on it",
-    )
-
-
-def fault_corrupt_adapter(suite: Suite, n: int) -> FaultResult:
-    """A registered adapter's weights truncated before its promotion: refused at load, the active one serves on."""
-    from bench.serving import make_adapters
-    from kaizen.llm.prepare import resolve_base_model
-    from kaizen.registry import AdapterRegistry
-
-    model_dir = resolve_base_model(suite.settings)
-    good, corrupt = make_adapters(suite.settings, model_dir, ["faults-good", "faults-corrupt"], tenant=TENANT)
-    weights = AdapterRegistry(suite.settings.registry_dir).adapter_path(corrupt.version) / "adapter_model.safetensors"
-    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
-    with suite.producer() as producer:
-        producer.send(suite.topics.adapters, good.to_bytes(), key=TENANT.encode())
-        producer.flush()
-    deadline = time.monotonic() + 120
-    while "faults-good" not in answered_by(suite, "warm", 1):
-        assert time.monotonic() < deadline, "the good adapter was never served"
-    refused_before = refused_adapter_events(suite)
-    started = time.monotonic()
-    with suite.producer() as producer:
-        producer.send(suite.topics.adapters, corrupt.to_bytes(), key=TENANT.encode())
-        producer.flush()
-    while refused_adapter_events(suite) <= refused_before and time.monotonic() - started < 120:
-        time.sleep(0.5)
-    refused = refused_adapter_events(suite) - refused_before
-    versions = answered_by(suite, "after the corrupt one", n)
-    served_good = sum(v == "faults-good" for v in versions)
-    return FaultResult(
-        fault="adapter corrupted after registration",
-        sent=n,
-        answered=served_good,
-        lost=n - len(versions),
-        duplicated=0,
-        recover_s=None,
-        passed=served_good == n and refused >= 1,
-        note=f"kaizen_adapter_events_total{{outcome=failed}} +{refused:.0f}; every answer by the promoted adapter",
     )
 
 
@@ -353,6 +314,7 @@ def run(quick: bool) -> dict[str, object]:
             lambda: fault_gateway(suite, max(4, n // 4)),
             lambda: fault_broker(suite, n),
             lambda: fault_malformed(suite),
+            lambda: fault_disk_full(n),
         ):
             result = fault()
             print(result.model_dump_json(), flush=True)
