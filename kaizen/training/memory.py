@@ -4,6 +4,10 @@ so a retrain that would grow past the cap fails with a reason instead of being O
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import gc
+import sys
 import threading
 from collections.abc import Iterator
 from types import TracebackType
@@ -58,6 +62,7 @@ class MemoryGuard:
             self.check()
         finally:
             self._stage = previous
+            release_freed_memory()  # each stage loads its own model copy: give the last one back
 
     def sample(self) -> float:
         rss = self._process.memory_info().rss / MB
@@ -78,6 +83,14 @@ class MemoryGuard:
                 f"resident memory reached {rss:.0f} MB during {stage}, over the retrain cap of {self.cap_mb} MB "
                 f"({self.setting}); peaks so far: {self.peaks}"
             )
+
+
+def release_freed_memory() -> None:
+    """Collect, then hand freed heap pages back to the OS (glibc keeps them otherwise, and RSS only grows)."""
+    gc.collect()
+    if sys.platform.startswith("linux") and (libc := ctypes.util.find_library("c")):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(libc).malloc_trim(0)
 
 
 # Process-wide, as RSS is: one retrain runs per flow-run process, and the training loop and generation check it
