@@ -15,7 +15,7 @@ from kaizen.reasoning.parsing import answers_match
 
 pytestmark = pytest.mark.slow
 
-DEMO = Path(__file__).resolve().parents[1] / "kaizen" / "data" / "demo" / "documents.jsonl"
+DEMO = Path(__file__).resolve().parents[1] / "kaizen" / "data" / "domains" / "quillmoor" / "documents.jsonl"
 DOCUMENTS = {
     "prod-osprey-o5",
     "hb-on-call",
