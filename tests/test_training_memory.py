@@ -19,9 +19,7 @@ def test_peaks_are_kept_per_stage_and_the_cap_fails_with_the_stage_and_setting()
         with guard.stage("small"):
             pass
         with (
-            pytest.raises(
-                MemoryCapExceeded, match=r"during big, \d+ MB more than at the start: over the retrain cap"
-            ),
+            pytest.raises(MemoryCapExceeded, match=r"during big, \d+ MB more than at the start: over the retrain cap"),
             guard.stage("big"),
         ):
             block = bytearray(300 * MB)  # touched, so resident
