@@ -15,7 +15,7 @@ from types import TracebackType
 
 from kaizen.config import Settings
 from kaizen.streaming.admin import ensure_topics, wait_for_admin
-from kaizen.streaming.object_store import ObjectStore, stop_leftover
+from kaizen.streaming.object_store import ObjectStore, stop_leftover, terminate
 
 
 class BrokerError(RuntimeError):
@@ -101,13 +101,7 @@ class EmbeddedBroker:
 
     def stop(self, *, timeout: float = 10.0) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        terminate(proc, timeout)
         if self._log_file:
             self._log_file.close()
             self._log_file = None

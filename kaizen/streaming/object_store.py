@@ -58,6 +58,17 @@ def _write_private(path: Path, text: str) -> None:
         out.write(text)
 
 
+def terminate(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """SIGTERM, then SIGKILL to the process group after ``timeout`` (the broker and its store alike)."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def weed_binary() -> Path:
     found = shutil.which("weed", path=sysconfig.get_path("scripts")) or shutil.which("weed")
     if not found:
@@ -173,13 +184,7 @@ class ObjectStore:
         # kill -9 tests prove it). A graceful stop waits 15 s for the S3 server's metadata stream to close: kill
         # it after a short grace instead.
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        terminate(proc, timeout)
         (self.root / "weed.pid").unlink(missing_ok=True)
 
     def is_running(self) -> bool:
