@@ -144,6 +144,10 @@ class Encoded(BaseModel):
     input_ids: list[int]
     labels: list[int]
 
+    @property
+    def answer_tokens(self) -> int:
+        return sum(1 for t in self.labels if t != IGNORE)
+
 
 def encode(tokenizer: object, example: TrainingExample, *, max_length: int) -> Encoded | None:
     """Token ids and labels (answer tokens only); None when the example does not fit in ``max_length``.
@@ -191,6 +195,25 @@ class Batch(BaseModel):
     @property
     def answer_tokens(self) -> int:
         return int((self.labels != IGNORE).sum())
+
+
+def split_by_tokens(items: Sequence[Encoded], max_tokens: int) -> list[list[Encoded]]:
+    """``items`` cut into runs of similar length whose padded size (rows x longest) stays within ``max_tokens``.
+
+    Activation memory grows with the padded tokens of one forward pass, not with the batch size: four 400-token
+    RAFT examples hold ~2.7 GB of activations in fp32 on Gemma 3 270M, one of them a quarter. An example longer
+    than the budget runs alone.
+    """
+    pieces: list[list[Encoded]] = []
+    current: list[Encoded] = []
+    for item in sorted(items, key=lambda it: len(it.input_ids)):
+        if current and (len(current) + 1) * len(item.input_ids) > max_tokens:
+            pieces.append(current)
+            current = []
+        current.append(item)
+    if current:
+        pieces.append(current)
+    return pieces
 
 
 def collate(items: Sequence[Encoded], pad_id: int) -> Batch:

@@ -14,7 +14,7 @@ from torch import nn
 
 from kaizen.llm.device import device_of
 from kaizen.training.config import TrainingConfig
-from kaizen.training.data import IGNORE, Batch, Encoded, TrainingExample, collate, encode_all
+from kaizen.training.data import IGNORE, Batch, Encoded, TrainingExample, collate, encode_all, split_by_tokens
 from kaizen.training.memory import check_memory
 
 Progress = Callable[[int, int, float], None]  # (step, total steps, loss)
@@ -42,8 +42,11 @@ class TrainResult(BaseModel):
         return sum(tail) / len(tail) if tail else float("nan")
 
 
-def answer_loss(model: nn.Module, batch: Batch, *, bf16: bool) -> torch.Tensor:
-    """Mean cross-entropy over answer tokens; the 262k-vocabulary logits exist only for the batch's answer tail."""
+def answer_loss(model: nn.Module, batch: Batch, *, bf16: bool, normalizer: int | None = None) -> torch.Tensor:
+    """Cross-entropy summed over answer tokens, divided by ``normalizer`` (default: their count, i.e. the mean).
+
+    The 262k-vocabulary logits exist only for the batch's answer tail.
+    """
     device = device_of(model)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         out = model(
@@ -54,7 +57,8 @@ def answer_loss(model: nn.Module, batch: Batch, *, bf16: bool) -> torch.Tensor:
         )
     logits = out.logits.float()
     labels = batch.labels.to(device).reshape(-1)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels, ignore_index=IGNORE)
+    summed = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels, ignore_index=IGNORE, reduction="sum")
+    return summed / (normalizer or max(1, batch.answer_tokens))
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:
@@ -133,11 +137,14 @@ def train(
             if not queue:
                 queue = _micro_batches(encoded, config, rng)
             items = queue.pop(0)
-            loss = answer_loss(model, collate(items, pad_id), bf16=config.bf16) / config.grad_accum
-            loss.backward()
-            step_loss += float(loss.detach())
+            # The batch's mean loss, run in pieces that fit the token budget: the same gradient, less memory.
+            normalizer = max(1, sum(it.answer_tokens for it in items)) * config.grad_accum
+            for piece in split_by_tokens(items, config.max_batch_tokens):
+                loss = answer_loss(model, collate(piece, pad_id), bf16=config.bf16, normalizer=normalizer)
+                loss.backward()
+                step_loss += float(loss.detach())
+                check_memory()
             seen += len(items)
-        check_memory()
         if not math.isfinite(step_loss):
             raise TrainingError(f"loss became {step_loss} at step {step}: lower the learning rate")
         torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
