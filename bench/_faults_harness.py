@@ -124,24 +124,49 @@ def kill_midway(
     return killed_at, old
 
 
-def answered_by(suite: Suite, tag: str, n: int) -> list[str | None]:
-    """Send ``n`` short requests of the fault tenant; the adapter version each was answered with."""
-    requests = [
+def short_requests(tag: str, n: int) -> list[InteractionRequest]:
+    return [
         InteractionRequest(tenant=TENANT, question=f"{tag} {i}?", mode=Mode.direct, options=SHORT) for i in range(n)
     ]
-    with suite.producer() as producer:
-        for r in requests:
-            producer.send(suite.topics.requests, r.to_bytes())
-        producer.flush()
+
+
+def responses_to(suite: Suite, requests: list[InteractionRequest], timeout: float = 600) -> list[InteractionResponse]:
+    """Every response on the topic to one of ``requests`` (redeliveries included), waiting for one per request."""
     ids = {r.event_id for r in requests}
-    got = read_events(
+    return read_events(
         suite.settings,
         suite.topics.responses,
         InteractionResponse,
         where=lambda r: r.request_id in ids,
-        count=n,
-        timeout=300,
+        count=len(requests),
+        timeout=timeout,
     )
+
+
+def delivery(fault: str, sent: int, got: list[InteractionResponse], recover: float, note: str = "") -> FaultResult:
+    """A response per request id is what downstream (gateway, curator) keys on; raw repeats are redeliveries."""
+    unique = {r.request_id for r in got}
+    return FaultResult(
+        fault=fault,
+        sent=sent,
+        answered=len(unique),
+        lost=sent - len(unique),
+        duplicated=0,
+        redelivered=len(got) - len(unique),
+        recover_s=recover,
+        passed=len(unique) == sent,
+        note=note,
+    )
+
+
+def answered_by(suite: Suite, tag: str, n: int) -> list[str | None]:
+    """Send ``n`` short requests of the fault tenant; the adapter version each was answered with."""
+    requests = short_requests(tag, n)
+    with suite.producer() as producer:
+        for r in requests:
+            producer.send(suite.topics.requests, r.to_bytes())
+        producer.flush()
+    got = responses_to(suite, requests, timeout=300)
     return [r.adapter_version for r in {r.request_id: r for r in got}.values()]
 
 

@@ -27,9 +27,12 @@ from bench._faults_harness import (  # noqa: E402
     Suite,
     b64,
     curated_examples,
+    delivery,
     kill_midway,
     other_examples,
     responses_and_feedback,
+    responses_to,
+    short_requests,
 )
 from bench._faults_stored import fault_corrupt_adapter, fault_disk_full  # noqa: E402
 from kaizen.config import Settings  # noqa: E402
@@ -47,10 +50,7 @@ from tests.support.malformed_events import MALFORMED  # noqa: E402
 
 
 def fault_serving(suite: Suite, n: int) -> FaultResult:
-    requests = [
-        InteractionRequest(tenant=TENANT, question=f"Say the number {i}.", mode=Mode.direct, options=SHORT)
-        for i in range(n)
-    ]
+    requests = short_requests("Say the number", n)
     with suite.producer() as producer:
         killed, old = kill_midway(
             suite, "serving", lambda i: producer.send(suite.topics.requests, requests[i].to_bytes()), n, after=n // 3
@@ -58,27 +58,7 @@ def fault_serving(suite: Suite, n: int) -> FaultResult:
         producer.flush()
     assert killed is not None
     recover = suite.recovered("serving", old, killed)
-    ids = {r.event_id for r in requests}
-    got = read_events(
-        suite.settings,
-        suite.topics.responses,
-        InteractionResponse,
-        where=lambda r: r.request_id in ids,
-        count=n,
-        timeout=600,
-    )
-    unique = {r.request_id for r in got}
-    return FaultResult(
-        fault="kill -9 serving",
-        sent=n,
-        answered=len(unique),
-        lost=n - len(unique),
-        duplicated=0,
-        redelivered=len(got) - len(unique),
-        recover_s=recover,
-        passed=len(unique) == n,
-        note="a response per request id: downstream (gateway, curator) keys on it",
-    )
+    return delivery("kill -9 serving", n, responses_to(suite, requests), recover, "a response per request id")
 
 
 def fault_curator(suite: Suite, n: int) -> FaultResult:
@@ -189,10 +169,7 @@ def fault_gateway(suite: Suite, n: int) -> FaultResult:
 
 
 def fault_broker(suite: Suite, n: int) -> FaultResult:
-    requests = [
-        InteractionRequest(tenant=TENANT, question=f"Name the colour {i}.", mode=Mode.direct, options=SHORT)
-        for i in range(n)
-    ]
+    requests = short_requests("Name the colour", n)
     with suite.producer() as producer:
         for r in requests[: n // 2]:
             producer.send(suite.topics.requests, r.to_bytes())
@@ -203,26 +180,7 @@ def fault_broker(suite: Suite, n: int) -> FaultResult:
         for r in requests[n // 2 :]:  # the producer reconnects to the restarted broker
             producer.send(suite.topics.requests, r.to_bytes())
         producer.flush()
-    ids = {r.event_id for r in requests}
-    got = read_events(
-        suite.settings,
-        suite.topics.responses,
-        InteractionResponse,
-        where=lambda r: r.request_id in ids,
-        count=n,
-        timeout=600,
-    )
-    unique = {r.request_id for r in got}
-    return FaultResult(
-        fault="broker restart (kill -9)",
-        sent=n,
-        answered=len(unique),
-        lost=n - len(unique),
-        duplicated=0,
-        redelivered=len(got) - len(unique),
-        recover_s=recover,
-        passed=len(unique) == n,
-    )
+    return delivery("broker restart (kill -9)", n, responses_to(suite, requests), recover)
 
 
 def fault_malformed(suite: Suite) -> FaultResult:

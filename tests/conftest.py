@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.containers",
     "tests.fixtures.training",
     "tests.fixtures.console",
+    "tests.fixtures.gateway",
 ]

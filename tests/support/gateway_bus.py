@@ -12,6 +12,10 @@ from kaizen.gateway.store import ResponseStore
 from kaizen.serving.metrics import ServingMetrics
 from kaizen.topics import Topics
 
+TOKENS = {"token-a": "alpha", "token-b": "beta"}  # two tenants, one token each
+A = {"Authorization": "Bearer token-a"}
+B = {"Authorization": "Bearer token-b"}
+
 
 class ScriptedBus:
     """Records what the gateway produces and answers requests the way the serving service would."""
