@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.training",
     "tests.fixtures.console",
     "tests.fixtures.gateway",
+    "tests.fixtures.deploy",
 ]

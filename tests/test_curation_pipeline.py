@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -11,42 +11,9 @@ from kaizen.curation.pipeline import Curator, CuratorConfig
 from kaizen.curation.policy import FeedbackPolicy, Verdict
 from kaizen.curation.raft import BEGIN_QUOTE, END_QUOTE, RaftConfig, keeps_oracle
 from kaizen.curation.records import Outcome
-from kaizen.events import Citation, Feedback, InteractionResponse, Thumbs, Turn
+from kaizen.events import Feedback, Thumbs, Turn
 from kaizen.retrieval.types import Chunk
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-PARIS = "Paris is the capital and largest city of France. It lies on the Seine. It has many museums."
-
-
-def response(
-    answer: str = "The capital of France is Paris.",
-    question: str = "What is the capital of France?",
-    *,
-    tenant: str = "acme",
-    cited: bool = True,
-    **conversation: object,
-) -> InteractionResponse:
-    request_id = uuid.uuid4()
-    citations = (
-        [Citation(document_id="geo", chunk_id="geo#0", knowledge_base="kb", title="Geography", quote=PARIS)]
-        if cited
-        else []
-    )
-    return InteractionResponse(
-        tenant=tenant,
-        request_id=request_id,
-        response_id=InteractionResponse.response_id_for(request_id),
-        question=question,
-        strategy="rag",
-        answer=answer,
-        citations=citations,
-        retrieved_chunk_ids=["geo#0", "geo#1", "food#0"] if cited else [],
-        **conversation,
-    )
-
-
-def feedback(resp: InteractionResponse, **kw: object) -> Feedback:
-    return Feedback(tenant=resp.tenant, response_id=resp.response_id, created_at=T0, **kw)
+from tests.support.curation_events import PARIS, T0, feedback, response
 
 
 @pytest.mark.parametrize(

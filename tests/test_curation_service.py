@@ -18,8 +18,8 @@ from kaizen.streaming.codec import original_bytes
 from kaizen.streaming.producer import EventProducer
 from kaizen.topics import Topics
 from tests.fixtures.retrieval import DIM, make_chunks
+from tests.support.pii_samples import PII
 from tests.support.topics import read_all
-from tests.test_curation_pii import PII
 
 pytestmark = pytest.mark.timeout(300)
 

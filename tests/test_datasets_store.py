@@ -15,7 +15,7 @@ from kaizen.curation.records import CurationResult
 from kaizen.datasets.export import ExportFormat, export_hf_dir, export_lines, statistics
 from kaizen.datasets.store import DatasetCorrupt, DatasetNotFound, DatasetStore
 from kaizen.events import RaftDocument, RaftExample, Thumbs, Turn
-from tests.test_curation_pipeline import feedback, response
+from tests.support.curation_events import feedback, response
 
 
 def curated(n: int = 6, tenant: str = "acme") -> list[CurationResult]:

@@ -19,8 +19,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from kaizen.config import Settings
 from kaizen.topics import Topics
 from tests.fixtures.containers import docker_unavailable_reason
-from tests.test_deploy import DEPLOY, FAUST_SERVICES, INIT_TOPICS, REPO, service_env, settings_of
-from tests.test_deploy import compose as compose  # the module-scoped fixture
+from tests.support.compose import DEPLOY, FAUST_SERVICES, INIT_TOPICS, REPO, service_env, settings_of
 
 TOPICS_FILE = DEPLOY / "kafka" / "topics.yaml"
 
