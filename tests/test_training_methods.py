@@ -5,6 +5,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from kaizen.llm.adapters import load_adapter
 from kaizen.training import adapters, freeze, lora
 from kaizen.training.config import SMALL_DATA_MAX_STEPS, SMALL_DATASET, Method, TrainingConfig, default_config
 from kaizen.training.data import TrainingExample
@@ -43,7 +44,7 @@ def test_each_method_learns_and_roundtrips(method: Method, tiny_lm_dir: Path, tm
     out = adapters.save_adapter(model, config, tmp_path / "adapter", base_model_hash="abc")
     info = adapters.read_info(out)
     assert info.method == method and info.base_model_hash == "abc"
-    reloaded = adapters.load_adapter(load(tiny_lm_dir), out)
+    reloaded = load_adapter(load(tiny_lm_dir), out)
     batch = tok(["What is the capital of Zorbia?"], return_tensors="pt")
     with torch.no_grad():
         assert torch.allclose(model(**batch).logits, reloaded(**batch).logits, atol=1e-5)

@@ -11,10 +11,10 @@ from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
 from kaizen.config import get_settings
 from kaizen.llm import model as llm_model
+from kaizen.llm.adapters import load_adapter
 from kaizen.llm.device import resolve_device
 from kaizen.llm.fingerprint import fingerprint
 from kaizen.llm.head import use_vocab_head
-from kaizen.training.adapters import load_adapter
 
 
 def base_model_hash(model_dir: Path) -> str:
