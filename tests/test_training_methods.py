@@ -6,6 +6,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from kaizen.llm.adapters import load_adapter
+from kaizen.llm.model import LoadedModel
 from kaizen.training import adapters, freeze, lora
 from kaizen.training.config import SMALL_DATA_MAX_STEPS, SMALL_DATASET, Method, TrainingConfig, default_config
 from kaizen.training.data import TrainingExample
@@ -67,9 +68,10 @@ def test_training_makes_the_model_answer(tiny_lm_dir: Path) -> None:
     tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
     config = TrainingConfig(method=Method.freeze, steps=60, learning_rate=5e-3, batch_size=4)
     model = adapters.attach(load(tiny_lm_dir), config)
-    before = evaluate(model, tok, facts(), max_new_tokens=8).metrics
+    lm = LoadedModel.wrap(tiny_lm_dir, model, tok)
+    before = evaluate(lm, facts(), max_new_tokens=8).metrics
     train(model, tok, facts(), config)
-    after = evaluate(model, tok, facts(), max_new_tokens=8).metrics
+    after = evaluate(lm, facts(), max_new_tokens=8).metrics
     assert before["exact_match"] == 0.0
     assert after["exact_match"] == 1.0
 
