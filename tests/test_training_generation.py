@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
+import torch
 
 from kaizen.config import get_settings
 from kaizen.llm.adapters import AdapterManager
@@ -15,6 +17,7 @@ from kaizen.training import retrain as steps
 from kaizen.training.config import TrainingConfig
 from kaizen.training.data import to_training_examples
 from kaizen.training.generation import complete_all, exam_model, generate_answers
+from kaizen.training.memory import MemoryCapExceeded, MemoryGuard
 from kaizen.training.splits import Splits
 from tests.fixtures.llm import register_lora
 from tests.training_facts import fact_examples
@@ -66,3 +69,15 @@ def test_the_gate_answers_what_serving_answers(tiny_model_dir: Path, tmp_path: P
 @pytest.mark.slow
 def test_the_gate_answers_what_serving_answers_on_the_real_model(base_model_dir: Path, tmp_path: Path) -> None:
     _gate_equals_serving(base_model_dir, tmp_path, examples=4, max_new_tokens=16)
+
+
+def test_an_exam_over_the_memory_cap_fails_and_its_engine_stops(tiny_lm_dir: Path) -> None:
+    lm = exam_model(tiny_lm_dir)
+    prompts = [f"Question: what is {i} plus {i}?\nAnswer:" for i in range(40)]
+    with MemoryGuard(1, interval=0.01) as guard:
+        ballast = torch.ones(64 * 2**20 // 4)  # 64 MB more than when the guard started
+        guard.sample()
+        with pytest.raises(MemoryCapExceeded, match="KAIZEN_RETRAIN_MEMORY_MB"):
+            complete_all(lm, prompts, max_new_tokens=8, batch_size=2)
+        del ballast
+    assert not [t for t in threading.enumerate() if t.name == "kaizen-llm-worker"]
