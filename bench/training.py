@@ -46,16 +46,16 @@ def _method_worker(model_dir: str, method: str, steps: int, threads: int, queue:
     import torch
 
     torch.set_num_threads(threads)
+    from kaizen.llm.model import load_model, load_tokenizer
     from kaizen.training.adapters import attach
-    from kaizen.training.config import TrainingConfig
+    from kaizen.training.config import MASTER_DTYPE, TrainingConfig
     from kaizen.training.data import to_training_examples
-    from kaizen.training.models import load_model, load_tokenizer
     from kaizen.training.trainer import train
 
     tok = load_tokenizer(Path(model_dir))
     data = to_training_examples(examples(64))
     config = TrainingConfig(method=method, steps=steps, batch_size=4, learning_rate=1e-4)
-    model = attach(load_model(Path(model_dir)), config)
+    model = attach(load_model(Path(model_dir), MASTER_DTYPE).model, config)
     train(model, tok, data[:8], config.model_copy(update={"steps": 1}))  # warm-up: first step allocates
     rss_before = peak_rss_mb()
     result = train(model, tok, data, config)

@@ -11,6 +11,7 @@ from kaizen.config import Settings
 from kaizen.datasets.examples import DatasetSnapshot
 from kaizen.datasets.store import DatasetStore
 from kaizen.events import AdapterEvent
+from kaizen.llm.fingerprint import fingerprint
 from kaizen.llm.prepare import resolve_base_model
 from kaizen.registry import AdapterManifest, AdapterRegistry
 from kaizen.streaming.producer import EventProducer
@@ -19,7 +20,6 @@ from kaizen.training import retrain as steps
 from kaizen.training.answer_cache import AnswerCache
 from kaizen.training.config import TrainingConfig
 from kaizen.training.gate import GateDecision, decide
-from kaizen.training.models import base_model_hash
 from kaizen.training.splits import Splits
 
 # Inputs are datasets and paths, results are written to the registry: caching by input hash would only cost time.
@@ -39,7 +39,7 @@ def snapshot_dataset(settings: Settings, tenant: str, dataset_version: str | Non
 @task(name="resolve-base-model", **_TASK)
 def resolve_base(settings: Settings) -> tuple[Path, str]:
     model_dir = resolve_base_model(settings)
-    return model_dir, base_model_hash(model_dir)
+    return model_dir, fingerprint(model_dir)
 
 
 @task(name="split", **_TASK)

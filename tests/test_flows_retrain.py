@@ -14,7 +14,7 @@ from kaizen.registry import AdapterRegistry, AdapterStatus
 from kaizen.topics import Topics
 from kaizen.training.data import to_training_examples
 from kaizen.training.evaluate import evaluate
-from kaizen.training.models import load_model, load_tokenizer
+from kaizen.training.generation import exam_model
 from tests.training_facts import fact_dataset, fact_examples
 
 
@@ -140,9 +140,8 @@ def test_retrain_promotes_an_adapter_that_knows_the_facts(
 
     # Every fact, asked the trained way: the promoted adapter answers them, the base model does not.
     facts = to_training_examples(fact_examples())[::3]
-    tok = load_tokenizer(real_model_dir)
-    base = evaluate(load_model(real_model_dir), tok, facts, max_new_tokens=16).metrics
+    base = evaluate(exam_model(real_model_dir), facts, max_new_tokens=16).metrics
     tuned = evaluate(
-        load_model(real_model_dir, registry.adapter_path(outcome.version)), tok, facts, max_new_tokens=16
+        exam_model(real_model_dir, registry.adapter_path(outcome.version)), facts, max_new_tokens=16
     ).metrics
     assert tuned["contains"] >= base["contains"] + 0.5, (base, tuned)

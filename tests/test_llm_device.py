@@ -6,7 +6,7 @@ import pydantic
 import pytest
 import torch
 
-from kaizen.config import Settings
+from kaizen.config import Settings, settings_environment
 from kaizen.llm.device import DeviceError, cpu_has_amx, resolve_device, resolve_dtype
 
 
@@ -76,13 +76,17 @@ def test_the_engine_loads_on_the_resolved_device_and_dtype(tiny_model_dir) -> No
 
 def test_training_evaluation_and_embeddings_follow_the_device(tiny_model_dir) -> None:  # type: ignore[no-untyped-def]
     from kaizen.llm.device import device_of
+    from kaizen.llm.model import load_model
     from kaizen.retrieval.embedder import get_embedder
-    from kaizen.training.generation import generate_answers
-    from kaizen.training.models import load_model, load_tokenizer
+    from kaizen.training.config import MASTER_DTYPE
+    from kaizen.training.generation import exam_model, generate_answers
 
-    model = load_model(tiny_model_dir, device="cpu")
+    model = load_model(tiny_model_dir, MASTER_DTYPE, device="cpu").model
     assert device_of(model) == torch.device("cpu") and next(model.parameters()).dtype == torch.float32
-    assert len(generate_answers(model, load_tokenizer(tiny_model_dir), ["Water boils at"], max_new_tokens=2)) == 1
+    with settings_environment(Settings(device="cpu", torch_threads=1)):
+        lm = exam_model(tiny_model_dir)  # evaluation runs where and in the dtype serving runs
+    assert lm.device == torch.device("cpu") and lm.dtype == resolve_dtype("auto", lm.device)
+    assert len(generate_answers(lm, ["Water boils at"], max_new_tokens=2)) == 1
     with pytest.raises(DeviceError):
         load_model(tiny_model_dir, device="cuda:7") if not torch.cuda.is_available() else resolve_device("cuda:99")
     embedder = get_embedder(Settings(device="cpu", torch_threads=1))

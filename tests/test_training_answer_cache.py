@@ -11,15 +11,23 @@ from tests.training_facts import fact_examples
 
 
 def test_answers_survive_a_reload_and_depend_on_the_token_budget(tmp_path: Path) -> None:
-    cache = AnswerCache.for_model(tmp_path, base_hash="b1", adapter_checksum="a1")
+    cache = AnswerCache.for_model(tmp_path, base_hash="b1", adapter_checksum="a1", runtime="engine:float32")
     cache.add([("Q: one", "uno"), ("Q: two", "dos")], max_new_tokens=16)
     cache.add([("Q: one", "uno")], max_new_tokens=16)  # known: not written twice
     again = AnswerCache(cache.path)
     assert len(again) == 2 and again.get("Q: one", 16) == "uno" and again.get("Q: one", 32) is None
     assert len(cache.path.read_text().splitlines()) == 2
     # Another adapter (or none) on the same base is another model.
-    assert AnswerCache.for_model(tmp_path, base_hash="b1", adapter_checksum=None).path != cache.path
-    assert AnswerCache.for_model(tmp_path, base_hash="b2", adapter_checksum="a1").path != cache.path
+    assert AnswerCache.for_model(tmp_path, base_hash="b1", adapter_checksum=None, runtime="engine:float32").path != (
+        cache.path
+    )
+    assert AnswerCache.for_model(tmp_path, base_hash="b2", adapter_checksum="a1", runtime="engine:float32").path != (
+        cache.path
+    )
+    # The same weights decoded in another dtype answer differently: another cache.
+    assert AnswerCache.for_model(tmp_path, base_hash="b1", adapter_checksum="a1", runtime="engine:bfloat16").path != (
+        cache.path
+    )
 
 
 def test_only_unknown_prompts_are_generated_in_order(tmp_path: Path) -> None:
@@ -51,7 +59,7 @@ def test_an_unchanged_model_on_an_unchanged_split_is_not_even_loaded(
     def no_model(*args: object, **kwargs: object) -> None:
         raise AssertionError("the model was loaded although every answer was cached")
 
-    monkeypatch.setattr(steps, "load_model", no_model)
+    monkeypatch.setattr(steps, "exam_model", no_model)
     second = steps.score_sets(tiny_lm_dir, None, splits, config, cache=AnswerCache(cache.path))
     assert second.heldout == first.heldout and second.regression == first.regression
     # One new held-out example: the model is needed again, for that prompt only.

@@ -8,6 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from kaizen.llm.adapters import load_adapter
 from kaizen.training import adapters, bottleneck
 from kaizen.training.config import Method, TrainingConfig
 from kaizen.training.data import TrainingExample
@@ -82,8 +83,8 @@ def test_rows_of_one_batch_each_go_through_their_own_adapter(tiny_lm_dir: Path, 
     tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
     a = _trained(tiny_lm_dir, tmp_path / "a", 1, ["attention", "mlp"])
     b = _trained(tiny_lm_dir, tmp_path / "b", 2, ["mlp"])
-    alone_a = _logits(adapters.load_adapter(_load(tiny_lm_dir), a), tok)
-    alone_b = _logits(adapters.load_adapter(_load(tiny_lm_dir), b), tok)
+    alone_a = _logits(load_adapter(_load(tiny_lm_dir), a), tok)
+    alone_b = _logits(load_adapter(_load(tiny_lm_dir), b), tok)
     base = _logits(_load(tiny_lm_dir), tok)
     assert not torch.allclose(alone_a, base, atol=1e-4) and not torch.allclose(alone_b, alone_a, atol=1e-4)
 
@@ -115,7 +116,7 @@ def test_a_bottleneck_adapter_and_lora_share_one_model(tiny_lm_dir: Path, tmp_pa
 
     tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
     a = _trained(tiny_lm_dir, tmp_path / "a", 1, ["attention", "mlp"])
-    alone = _logits(adapters.load_adapter(_load(tiny_lm_dir), a), tok)
+    alone = _logits(load_adapter(_load(tiny_lm_dir), a), tok)
     model = _load(tiny_lm_dir)
     bottleneck.install(model, "v1", *bottleneck.read(a))
     wrapped = get_peft_model(model, peft_config(TrainingConfig().lora), adapter_name="lora1")

@@ -5,6 +5,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from kaizen.llm.adapters import load_adapter
+from kaizen.llm.model import LoadedModel
 from kaizen.training import adapters, freeze, lora
 from kaizen.training.config import SMALL_DATA_MAX_STEPS, SMALL_DATASET, Method, TrainingConfig, default_config
 from kaizen.training.data import TrainingExample
@@ -43,7 +45,7 @@ def test_each_method_learns_and_roundtrips(method: Method, tiny_lm_dir: Path, tm
     out = adapters.save_adapter(model, config, tmp_path / "adapter", base_model_hash="abc")
     info = adapters.read_info(out)
     assert info.method == method and info.base_model_hash == "abc"
-    reloaded = adapters.load_adapter(load(tiny_lm_dir), out)
+    reloaded = load_adapter(load(tiny_lm_dir), out)
     batch = tok(["What is the capital of Zorbia?"], return_tensors="pt")
     with torch.no_grad():
         assert torch.allclose(model(**batch).logits, reloaded(**batch).logits, atol=1e-5)
@@ -66,9 +68,10 @@ def test_training_makes_the_model_answer(tiny_lm_dir: Path) -> None:
     tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
     config = TrainingConfig(method=Method.freeze, steps=60, learning_rate=5e-3, batch_size=4)
     model = adapters.attach(load(tiny_lm_dir), config)
-    before = evaluate(model, tok, facts(), max_new_tokens=8).metrics
+    lm = LoadedModel.wrap(tiny_lm_dir, model, tok)
+    before = evaluate(lm, facts(), max_new_tokens=8).metrics
     train(model, tok, facts(), config)
-    after = evaluate(model, tok, facts(), max_new_tokens=8).metrics
+    after = evaluate(lm, facts(), max_new_tokens=8).metrics
     assert before["exact_match"] == 0.0
     assert after["exact_match"] == 1.0
 

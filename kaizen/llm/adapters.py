@@ -1,9 +1,11 @@
-"""Adapters from the registry, hot-swapped into a running generation engine.
+"""The one adapter loader: an adapter directory read, then installed into a model, for serving and evaluation.
 
-Loading checks the checksum and the base model, reads the weights in the caller's thread and installs them in the
-engine's worker between two decode steps. Every request names its adapter explicitly; which one is decided by
+Serving (``AdapterManager``) hot-swaps registry adapters into a running generation engine. Loading checks the
+checksum and the base model, reads the weights in the caller's thread and installs them in the engine's worker
+between two decode steps. Every request names its adapter explicitly; which one is decided by
 ``kaizen.registry.rollout.AdapterRollout``, not here. An unloaded adapter is deleted in the engine only once no
-queued or running request uses it.
+queued or running request uses it. Evaluation (``load_adapter``) installs an adapter the same way into a fresh base
+model, so the gate scores exactly the weights serving would run.
 """
 
 from __future__ import annotations
@@ -16,14 +18,18 @@ from typing import Any
 
 from peft import PeftConfig, PeftModel, get_peft_model
 from peft.utils import load_peft_weights, set_peft_model_state_dict
+from pydantic import BaseModel, ConfigDict, Field
 
 from kaizen.llm.engine import GenerationEngine
 from kaizen.registry import AdapterManifest, AdapterRegistry, RegistryError
+from kaizen.training import bottleneck, freeze, prefix
+from kaizen.training.adapters import KAIZEN_ADAPTER, read_info
+from kaizen.training.config import SERVABLE_METHODS, Method
 
 log = logging.getLogger(__name__)
 
-# peft adapter types whose rows can share a batch with other adapters' rows (peft ``adapter_names``).
-SERVABLE_TYPES = frozenset({"LORA"})
+OFFLINE_NAME = bottleneck.TRAINING_NAME  # the adapter's name in a model that runs only it (evaluation, export)
+_PEFT_METHODS = {"LORA": Method.lora, "PREFIX_TUNING": Method.prefix, "P_TUNING": Method.ptuning}
 
 
 class AdapterError(RuntimeError):
@@ -62,10 +68,13 @@ class AdapterManager:
                 f"refusing adapter {version}: the event's checksum {checksum[:12]} does not match the registry's "
                 f"{manifest.checksum[:12]}"
             )
-        path = self.registry.adapter_path(version)
-        config = _peft_config(path, version)
-        weights = load_peft_weights(str(path), device="cpu")
-        self.engine.add_adapter(version, lambda model: _install(model, version, config, weights))
+        adapter = read_adapter(self.registry.adapter_path(version), version)
+        if adapter.method not in SERVABLE_METHODS:
+            raise AdapterError(
+                f"refusing adapter {version}: {adapter.method.value} adapters cannot be hot-swapped into a shared "
+                f"batch; servable methods: {', '.join(sorted(m.value for m in SERVABLE_METHODS))}"
+            )
+        self.engine.add_adapter(version, lambda model: install(model, version, adapter))
         with self._lock:
             self._loaded[version] = manifest
         log.info("loaded adapter %s", version)
@@ -100,17 +109,71 @@ class AdapterManager:
             self.unload(version)
 
 
-def _peft_config(path: Path, version: str) -> PeftConfig:
+class AdapterFiles(BaseModel):
+    """An adapter as read from its directory (in the caller's thread): its method and what installing it needs."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    path: Path
+    method: Method
+    peft_config: PeftConfig | None = None
+    weights: dict[str, Any] = Field(default_factory=dict)
+
+
+def adapter_method(path: Path, name: str) -> Method:
+    """The method ``path`` was trained with: from Kaizen's own info file, else from the peft config."""
+    if (path / KAIZEN_ADAPTER).exists():
+        return read_info(path).method
+    config = _peft_config(path, name)
+    kind = str(getattr(config.peft_type, "value", config.peft_type)).upper()
+    if kind not in _PEFT_METHODS:
+        raise AdapterError(f"refusing adapter {name}: unknown peft adapter type {kind}")
+    return _PEFT_METHODS[kind]
+
+
+def read_adapter(path: Path, name: str) -> AdapterFiles:
+    path = Path(path)
+    method = adapter_method(path, name)
+    if method is not Method.lora:
+        return AdapterFiles(path=path, method=method)  # read where they are installed
+    return AdapterFiles(
+        path=path,
+        method=method,
+        peft_config=_peft_config(path, name),
+        weights=load_peft_weights(str(path), device="cpu"),
+    )
+
+
+def install(model: Any, name: str, adapter: AdapterFiles) -> Any:
+    """``model`` with ``adapter`` added as ``name``. In an engine this runs in its worker, between two steps."""
+    match adapter.method:
+        case Method.lora:
+            assert adapter.peft_config is not None
+            return _install(model, name, adapter.peft_config, adapter.weights)
+        case Method.freeze:
+            return freeze.load(model, adapter.path)
+        case Method.bottleneck:
+            return bottleneck.install(model, name, *bottleneck.read(adapter.path))
+        case Method.prefix | Method.ptuning:
+            return prefix.load(model, adapter.path)
+
+
+def load_adapter(model: Any, adapter_dir: Path) -> Any:
+    """``model`` (a freshly loaded base model) running the adapter in ``adapter_dir`` for every row, frozen."""
+    adapter = read_adapter(Path(adapter_dir), OFFLINE_NAME)
+    if adapter.method is Method.bottleneck:
+        model = bottleneck.load(model, adapter.path)  # installed as OFFLINE_NAME and routed for every row
+    else:
+        model = install(model, OFFLINE_NAME, adapter)
+    model.requires_grad_(False)
+    return model.eval()
+
+
+def _peft_config(path: Path, name: str) -> PeftConfig:
     try:
         config = PeftConfig.from_pretrained(str(path))
     except Exception as exc:
-        raise AdapterError(f"refusing adapter {version}: no readable peft adapter config ({exc})") from exc
-    kind = str(getattr(config.peft_type, "value", config.peft_type)).upper()
-    if kind not in SERVABLE_TYPES:
-        raise AdapterError(
-            f"refusing adapter {version}: {kind} adapters cannot be hot-swapped into a shared batch; "
-            f"servable types: {', '.join(sorted(SERVABLE_TYPES))}"
-        )
+        raise AdapterError(f"refusing adapter {name}: no readable peft adapter config ({exc})") from exc
     config.inference_mode = True
     return config
 

@@ -1,7 +1,13 @@
-"""Load a base model and its tokenizer from a Hugging Face directory, and turn prompts into token ids."""
+"""The one model loader (serving, training and evaluation) and the one stop-token rule; prompts into token ids.
+
+Every call loads a fresh copy: partial freezing writes into the base weights and peft injects layers in place, so a
+model handed to training or to an engine is never shared. The tokenizer is shared (one per directory per process):
+building the real one takes seconds, and nothing changes it.
+"""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +15,8 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedTokenizerBase
 
-from kaizen.llm.device import resolve_device, resolve_dtype
+from kaizen.config import get_settings
+from kaizen.llm.device import device_of, resolve_device, resolve_dtype
 from kaizen.llm.fingerprint import fingerprint
 from kaizen.llm.head import use_vocab_head
 from kaizen.llm.types import ChatMessage, GenerationError, Prompt
@@ -40,37 +47,50 @@ class LoadedModel(BaseModel):
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
         return 2 * config.num_hidden_layers * heads * head_dim * torch.finfo(self.dtype).bits // 8
 
+    @classmethod
+    def wrap(cls, model_dir: Path, model: Any, tokenizer: PreTrainedTokenizerBase | None = None) -> LoadedModel:
+        """``model`` (loaded from ``model_dir``, maybe trained since) described for the generation engine."""
+        model_dir = Path(model_dir)
+        tokenizer = tokenizer or load_tokenizer(model_dir)
+        return cls(
+            model_dir=model_dir,
+            model=model,
+            tokenizer=tokenizer,
+            dtype=next(model.parameters()).dtype,
+            device=device_of(model),
+            fingerprint=fingerprint(model_dir),
+            context_length=_context_length(model.config),
+            eos_ids=eos_ids(model.generation_config, tokenizer),
+            pad_id=_pad_id(model.config, tokenizer),
+        )
 
+
+@lru_cache(maxsize=4)
 def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
     return AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
 
 
 def load_model(
-    model_dir: Path, dtype: str | torch.dtype = "auto", threads: int = 0, device: str | torch.device = "auto"
+    model_dir: Path,
+    dtype: str | torch.dtype = "auto",
+    threads: int = 0,
+    device: str | torch.device | None = None,
 ) -> LoadedModel:
-    """The model on ``device`` (``Settings.device`` values) in ``dtype`` (``auto`` follows the device)."""
+    """A fresh copy of the model on ``device`` (``Settings.device`` values; None: the settings' own) in ``dtype``
+    (``auto`` follows the device, as serving runs; training asks for float32 master weights)."""
     if threads > 0:
         torch.set_num_threads(threads)
     model_dir = Path(model_dir)
+    if device is None:
+        device = get_settings().device
     where = device if isinstance(device, torch.device) else resolve_device(device)
     torch_dtype = dtype if isinstance(dtype, torch.dtype) else resolve_dtype(dtype, where)
-    tokenizer = load_tokenizer(model_dir)
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch_dtype, local_files_only=True)
     if where.type == "cpu":  # the head's rewrite helps MKL; cuBLAS runs the plain Linear well
         use_vocab_head(model)
     model.to(where)
     model.eval()
-    return LoadedModel(
-        model_dir=model_dir,
-        model=model,
-        tokenizer=tokenizer,
-        dtype=torch_dtype,
-        device=where,
-        fingerprint=fingerprint(model_dir),
-        context_length=_context_length(model.config),
-        eos_ids=_eos_ids(model.generation_config, tokenizer),
-        pad_id=_pad_id(model.config, tokenizer),
-    )
+    return LoadedModel.wrap(model_dir, model, load_tokenizer(model_dir))
 
 
 def _context_length(config: Any) -> int:
@@ -81,7 +101,9 @@ def _context_length(config: Any) -> int:
     return 2048
 
 
-def _eos_ids(generation_config: GenerationConfig | None, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+def eos_ids(generation_config: GenerationConfig | None, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """The tokens generation stops at, wherever it runs (engine, evaluation, benchmarks): the model's and the
+    tokenizer's end of sequence, and the chat template's end of turn."""
     ids: set[int] = set()
     eos = getattr(generation_config, "eos_token_id", None)
     if isinstance(eos, int):

@@ -1,4 +1,4 @@
-"""One entry point for every PEFT method: attach for training, save, and load onto a base model."""
+"""One entry point for every PEFT method: attach for training and save (loading: kaizen.llm.adapters)."""
 
 from __future__ import annotations
 
@@ -73,15 +73,3 @@ def read_info(adapter_dir: Path) -> AdapterInfo:
     if not path.exists():
         raise FileNotFoundError(f"{adapter_dir} is not a Kaizen adapter (no {KAIZEN_ADAPTER})")
     return AdapterInfo.model_validate(json.loads(path.read_text()))
-
-
-def load_adapter(model: nn.Module, adapter_dir: Path) -> nn.Module:
-    """``model`` (a freshly loaded base model) with the adapter applied, ready for inference."""
-    info = read_info(adapter_dir)
-    if info.method == Method.freeze:
-        return freeze.load(model, adapter_dir)
-    if info.method == Method.lora:
-        return lora.load(model, adapter_dir)
-    if info.method == Method.bottleneck:
-        return bottleneck.load(model, adapter_dir)
-    return prefix.load(model, adapter_dir)

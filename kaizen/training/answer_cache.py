@@ -3,7 +3,8 @@
 Every retrain scores the promoted adapter (or the bare base model) again on the regression set, which never
 changes, and on a held-out split that only grows. The model did not change either, and greedy decoding answers a
 prompt the same way every time, so those answers are kept: a cycle generates only for prompts its baseline has not
-seen. A model is identified by its weights (the base model's hash and the adapter's checksum), never by a name.
+seen. A model is identified by its weights (the base model's hash and the adapter's checksum), never by a name, and
+by what else decides its answers (the decoding path and dtype, kaizen.training.generation.exam_runtime).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ class AnswerCache:
                     self._answers[row.key] = row.answer
 
     @classmethod
-    def for_model(cls, root: Path, *, base_hash: str, adapter_checksum: str | None) -> AnswerCache:
-        identity = hashlib.sha256(f"{base_hash}\0{adapter_checksum or 'no-adapter'}".encode()).hexdigest()[:32]
+    def for_model(cls, root: Path, *, base_hash: str, adapter_checksum: str | None, runtime: str) -> AnswerCache:
+        model = f"{base_hash}\0{adapter_checksum or 'no-adapter'}\0{runtime}"
+        identity = hashlib.sha256(model.encode()).hexdigest()[:32]
         return cls(root / f"{identity}.jsonl")
 
     @staticmethod

@@ -20,9 +20,11 @@ class Method(StrEnum):
     bottleneck = "bottleneck"  # the Adapter (Houlsby et al.): small bottleneck modules after attention and MLP
 
 
-# What the serving engine can hot-swap per request (kaizen.llm.adapters.SERVABLE_TYPES): prefix/P-tuning change the
+# What the serving engine can hot-swap per request (kaizen.llm.adapters.AdapterManager): prefix/P-tuning change the
 # sequence and partial freezing the base weights, so those adapters are for offline use and export.
 SERVABLE_METHODS = frozenset({Method.lora})
+# Training keeps fp32 master weights whatever the device; bf16 is autocast (TrainingConfig.bf16).
+MASTER_DTYPE = "float32"
 
 
 class LoraParams(BaseModel):

@@ -7,8 +7,8 @@ from statistics import fmean
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from torch import nn
 
+from kaizen.llm.model import LoadedModel
 from kaizen.training import metrics as m
 from kaizen.training.answer_cache import AnswerCache, answer_all
 from kaizen.training.data import TrainingExample
@@ -76,8 +76,7 @@ def score(completion: str, example: TrainingExample, mode: ExamMode) -> dict[str
 
 
 def evaluate(
-    model: nn.Module,
-    tokenizer: object,
+    lm: LoadedModel,
     examples: Sequence[TrainingExample],
     *,
     max_new_tokens: int = 48,
@@ -85,7 +84,7 @@ def evaluate(
     cache: AnswerCache | None = None,
 ) -> EvalReport:
     def generate(prompts: list[str]) -> list[str]:
-        return generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        return generate_answers(lm, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
 
     return evaluate_with(generate, examples, max_new_tokens=max_new_tokens, cache=cache)
 

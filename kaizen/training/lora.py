@@ -29,10 +29,6 @@ def save(model: PeftModel, out_dir: Path) -> None:
     model.save_pretrained(str(out_dir))
 
 
-def load(model: nn.Module, adapter_dir: Path) -> PeftModel:
-    return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
-
-
 def merge_and_save(model: PeftModel, out_dir: Path) -> Path:
     """Fold the low-rank updates into the base weights and save a plain model (for export, not for hot-swap)."""
     merged = model.merge_and_unload()

@@ -7,22 +7,21 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
-from torch import nn
 
 from kaizen.config import Settings
 from kaizen.datasets.examples import DatasetSnapshot
 from kaizen.events import AdapterAction, AdapterEvent, InstructionExample
+from kaizen.llm.model import LoadedModel, load_model, load_tokenizer
 from kaizen.registry import AdapterManifest, AdapterRegistry, AdapterStatus
 from kaizen.registry.events import adapter_event_for
 from kaizen.registry.store import checksum_dir
 from kaizen.training.adapters import attach, save_adapter
 from kaizen.training.answer_cache import AnswerCache
-from kaizen.training.config import SERVABLE_METHODS, Method, TrainingConfig, default_config
+from kaizen.training.config import MASTER_DTYPE, SERVABLE_METHODS, Method, TrainingConfig, default_config
 from kaizen.training.data import TrainingExample, to_training_examples
 from kaizen.training.evaluate import EvalReport, evaluate_with
 from kaizen.training.gate import GateDecision, GatePolicy
-from kaizen.training.generation import generate_answers
-from kaizen.training.models import load_model, load_tokenizer
+from kaizen.training.generation import exam_model, exam_runtime, generate_answers
 from kaizen.training.regression import RegressionStore
 from kaizen.training.splits import Splits, make_splits
 from kaizen.training.trainer import Progress, TrainResult, train
@@ -83,7 +82,7 @@ def train_candidate(
     progress: Progress | None = None,
 ) -> Candidate:
     tokenizer = load_tokenizer(Path(model_dir))
-    model = attach(load_model(Path(model_dir)), config)
+    model = attach(load_model(Path(model_dir), MASTER_DTYPE).model, config)
     result = train(model, tokenizer, train_set, config, progress=progress)
     if out_dir.exists():  # a retried attempt starts from a clean directory
         shutil.rmtree(out_dir)
@@ -102,17 +101,16 @@ def score_sets(
     """Scores of the base model with ``adapter_dir`` (None = the bare base model) on held-out and regression.
 
     With a ``cache`` of this model's answers, only new prompts are generated; the model is not even loaded when
-    every answer is known (an unchanged baseline on an unchanged split).
+    every answer is known (an unchanged baseline on an unchanged split). Answers come from serving's runtime
+    (kaizen.training.generation): the gate scores what serving will answer.
     """
-    tokenizer = load_tokenizer(Path(model_dir))
-    loaded: list[nn.Module] = []
+    loaded: list[LoadedModel] = []
 
     def generate(prompts: list[str]) -> list[str]:
         if not loaded:
-            loaded.append(load_model(Path(model_dir), adapter_dir))
+            loaded.append(exam_model(Path(model_dir), adapter_dir))
         return generate_answers(
             loaded[0],
-            tokenizer,
             prompts,
             max_new_tokens=config.eval_max_new_tokens,
             batch_size=config.eval_batch_size,
@@ -133,7 +131,9 @@ def answer_cache(
 ) -> AnswerCache:
     """The answer cache of the base model with ``adapter_dir``, identified by the weights' checksum."""
     checksum = manifest.checksum if manifest is not None else checksum_dir(adapter_dir) if adapter_dir else None
-    return AnswerCache.for_model(registry.root / "answer-cache", base_hash=base_hash, adapter_checksum=checksum)
+    return AnswerCache.for_model(
+        registry.root / "answer-cache", base_hash=base_hash, adapter_checksum=checksum, runtime=exam_runtime()
+    )
 
 
 def gate_policy(settings: Settings) -> GatePolicy:
