@@ -156,7 +156,9 @@ async def test_non_lora_adapters_are_refused_clearly(
         tmp_path / "prefix",
         AdapterManifest(version="p1", base_model="tiny", base_model_hash=fingerprint(tiny_model_dir)),
     )
-    with pytest.raises(AdapterError, match="PREFIX_TUNING adapters cannot be hot-swapped"):
+    with pytest.raises(
+        AdapterError, match="prefix adapters cannot be served; servable methods: bottleneck, freeze, lora"
+    ):
         AdapterManager(tiny_engine, registry).load("p1")
 
 

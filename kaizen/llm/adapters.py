@@ -1,9 +1,10 @@
 """Adapters from the registry, hot-swapped into a running generation engine.
 
-Loading checks the checksum and the base model, reads the weights in the caller's thread and installs them in the
-engine's worker between two decode steps. Every request names its adapter explicitly; which one is decided by
-``kaizen.registry.rollout.AdapterRollout``, not here. An unloaded adapter is deleted in the engine only once no
-queued or running request uses it.
+Loading checks the checksum, the base model and the PEFT method, reads the weights in the caller's thread and
+installs them in the engine's worker between two decode steps; each method's serving code is in
+kaizen/llm/methods (what mixes in a batch and what is grouped is documented there). Every request names its
+adapter explicitly; which one is decided by ``kaizen.registry.rollout.AdapterRollout``, not here. An unloaded
+adapter is deleted in the engine only once no queued or running request uses it.
 """
 
 from __future__ import annotations
@@ -11,23 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from pathlib import Path
-from typing import Any
-
-from peft import PeftConfig, PeftModel, get_peft_model
-from peft.utils import load_peft_weights, set_peft_model_state_dict
 
 from kaizen.llm.engine import GenerationEngine
+from kaizen.llm.methods import AdapterError, method_of
 from kaizen.registry import AdapterManifest, AdapterRegistry, RegistryError
 
 log = logging.getLogger(__name__)
 
-# peft adapter types whose rows can share a batch with other adapters' rows (peft ``adapter_names``).
-SERVABLE_TYPES = frozenset({"LORA"})
-
-
-class AdapterError(RuntimeError):
-    """An adapter the manager refuses: corrupt, trained on another base model, unknown, or not servable."""
+__all__ = ["AdapterError", "AdapterManager"]
 
 
 class AdapterManager:
@@ -63,9 +55,15 @@ class AdapterManager:
                 f"{manifest.checksum[:12]}"
             )
         path = self.registry.adapter_path(version)
-        config = _peft_config(path, version)
-        weights = load_peft_weights(str(path), device="cpu")
-        self.engine.add_adapter(version, lambda model: _install(model, version, config, weights))
+        method = method_of(path, version)
+        served = self.engine.served.method(method, version)  # refuses a method serving cannot run
+        if method.value != manifest.method:
+            raise AdapterError(
+                f"refusing adapter {version}: its manifest says {manifest.method}, its files are a {method.value} "
+                "adapter"
+            )
+        payload = served.read(path, version)
+        self.engine.add_adapter(version, lambda model: self.engine.served.install(model, version, served, payload))
         with self._lock:
             self._loaded[version] = manifest
         log.info("loaded adapter %s", version)
@@ -92,58 +90,9 @@ class AdapterManager:
         with self._lock:
             if self._loaded.pop(version, None) is not None:
                 # Deleted in the worker once the last request using it has finished.
-                self.engine.remove_adapter(version, _delete)
+                self.engine.remove_adapter(version, self.engine.served.delete)
                 log.info("unloading adapter %s", version)
 
     def unload_all(self) -> None:
         for version in self.loaded:
             self.unload(version)
-
-
-def _peft_config(path: Path, version: str) -> PeftConfig:
-    try:
-        config = PeftConfig.from_pretrained(str(path))
-    except Exception as exc:
-        raise AdapterError(f"refusing adapter {version}: no readable peft adapter config ({exc})") from exc
-    kind = str(getattr(config.peft_type, "value", config.peft_type)).upper()
-    if kind not in SERVABLE_TYPES:
-        raise AdapterError(
-            f"refusing adapter {version}: {kind} adapters cannot be hot-swapped into a shared batch; "
-            f"servable types: {', '.join(sorted(SERVABLE_TYPES))}"
-        )
-    config.inference_mode = True
-    return config
-
-
-def _install(model: Any, version: str, config: PeftConfig, weights: dict[str, Any]) -> Any:
-    """Runs in the engine worker: add ``version`` to the peft model (wrapping the base model the first time)."""
-    first = not isinstance(model, PeftModel)
-    if first:
-        model = get_peft_model(model, config, adapter_name=version, low_cpu_mem_usage=True)
-    else:
-        model.add_adapter(version, config, low_cpu_mem_usage=True)
-    try:
-        result = set_peft_model_state_dict(model, weights, adapter_name=version, low_cpu_mem_usage=True)
-        missing = [k for k in result.missing_keys if version in k and "lora_" in k]
-        if result.unexpected_keys or missing:
-            raise AdapterError(
-                f"refusing adapter {version}: weights do not fit the model "
-                f"(unexpected {list(result.unexpected_keys)[:3]}, missing {missing[:3]})"
-            )
-    except Exception:
-        if first:
-            model.unload()  # removes the injected layers in place: the engine keeps the bare base model
-        else:
-            model.delete_adapter(version)
-        raise
-    return model
-
-
-def _delete(model: Any, version: str) -> Any:
-    """Runs in the engine worker: remove ``version``; the last adapter gone, the bare base model comes back."""
-    if not isinstance(model, PeftModel) or version not in model.peft_config:
-        return model
-    if len(model.peft_config) == 1:
-        return model.unload()
-    model.delete_adapter(version)
-    return model

@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 
 from kaizen.llm import kv
-from kaizen.llm.decoding import Row, adapter_scope, advance, choose
+from kaizen.llm.decoding import Row, advance, choose
 from kaizen.llm.model import LoadedModel
+
+if TYPE_CHECKING:
+    from kaizen.llm.methods import ServedAdapters
 
 OnDone = Callable[[Row, float], None]  # (the finished row, when it finished)
 
 
 class Batch:
-    def __init__(self, lm: LoadedModel) -> None:
+    def __init__(self, lm: LoadedModel, adapters: ServedAdapters) -> None:
         self.lm = lm
+        self.adapters = adapters  # how each row's adapter runs (rows of one weight group: kaizen/llm/methods)
         self.rows: list[Row] = []
         self._cache: object = None
         self._mask: torch.Tensor | None = None  # [rows, sequence]: 1 for real tokens, 0 for left padding
@@ -47,7 +52,7 @@ class Batch:
         started = time.perf_counter()
         input_ids, mask = _left_pad([r.prompt_ids for r in rows], self.lm.pad_id, device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        scope, kwargs = adapter_scope(self.lm, [r.request.adapter for r in rows])
+        scope, kwargs = self.adapters.scope(self.lm.model, [r.request.adapter for r in rows])
         with torch.inference_mode(), scope:
             out = self.lm.model(
                 input_ids=input_ids,
@@ -76,7 +81,7 @@ class Batch:
         self._mask = torch.cat([self._mask, self._mask.new_ones((len(self.rows), 1))], dim=1)
         for row in self.rows:
             row.peak_batch = max(row.peak_batch, len(self.rows))
-        scope, kwargs = adapter_scope(self.lm, [r.request.adapter for r in self.rows])
+        scope, kwargs = self.adapters.scope(self.lm.model, [r.request.adapter for r in self.rows])
         with torch.inference_mode(), scope:
             out = self.lm.model(
                 input_ids=self._tokens.unsqueeze(1),

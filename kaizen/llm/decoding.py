@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Future
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -146,22 +145,3 @@ def first_stop(text: str, stops: list[str], start: int = 0) -> int | None:
     found = [text.find(s, start) for s in stops if s]
     found = [i for i in found if i >= 0]
     return min(found) if found else None
-
-
-def adapter_scope(lm: LoadedModel, names: list[str]) -> tuple[AbstractContextManager[object], dict[str, list[str]]]:
-    """How to run one step for rows using ``names``: (a context to run it in, extra forward arguments).
-
-    peft's per-row ``adapter_names`` routes every LoRA layer row by row, which doubled decode time in the demo
-    (measured); a batch on one adapter, the usual case, runs that adapter (or none) directly instead. Safe because
-    only the engine's worker thread runs the model.
-    """
-    model = lm.model
-    if not hasattr(model, "peft_config"):
-        return nullcontext(), {}  # a bare base model serves every row as "__base__"
-    if len(set(names)) > 1:
-        return nullcontext(), {"adapter_names": names}
-    if names[0] == BASE_ADAPTER:
-        return model.disable_adapter(), {}
-    if model.active_adapter != names[0]:
-        model.set_adapter(names[0])
-    return nullcontext(), {}

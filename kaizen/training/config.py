@@ -20,11 +20,6 @@ class Method(StrEnum):
     bottleneck = "bottleneck"  # the Adapter (Houlsby et al.): small bottleneck modules after attention and MLP
 
 
-# What the serving engine can hot-swap per request (kaizen.llm.adapters.SERVABLE_TYPES): prefix/P-tuning change the
-# sequence and partial freezing the base weights, so those adapters are for offline use and export.
-SERVABLE_METHODS = frozenset({Method.lora})
-
-
 class LoraParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

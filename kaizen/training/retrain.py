@@ -12,12 +12,13 @@ from torch import nn
 from kaizen.config import Settings
 from kaizen.datasets.examples import DatasetSnapshot
 from kaizen.events import AdapterAction, AdapterEvent, InstructionExample
+from kaizen.llm.methods import SERVABLE_METHODS
 from kaizen.registry import AdapterManifest, AdapterRegistry, AdapterStatus
 from kaizen.registry.events import adapter_event_for
 from kaizen.registry.store import checksum_dir
 from kaizen.training.adapters import attach, save_adapter
 from kaizen.training.answer_cache import AnswerCache
-from kaizen.training.config import SERVABLE_METHODS, Method, TrainingConfig, default_config
+from kaizen.training.config import Method, TrainingConfig, default_config
 from kaizen.training.data import TrainingExample, to_training_examples
 from kaizen.training.evaluate import EvalReport, evaluate_with
 from kaizen.training.gate import GateDecision, GatePolicy
@@ -157,8 +158,9 @@ def register_candidate(
 ) -> AdapterManifest:
     """Register the candidate: promoted (retiring the previous one), canary, or rejected with its metrics.
 
-    An adapter that passed the gate but that serving cannot hot-swap (see ``SERVABLE_METHODS``) stays a candidate:
-    promoting it would make the registry name an adapter no server runs.
+    An adapter that passed the gate but whose method serving cannot hot-swap (``SERVABLE_METHODS``, derived from
+    the methods kaizen/llm/methods serves) stays a candidate: promoting it would make the registry name an
+    adapter no server runs.
     """
     parent = registry.promoted(snapshot.tenant)
     servable = candidate.config.method in SERVABLE_METHODS
@@ -168,8 +170,8 @@ def register_candidate(
     elif not servable:
         status = AdapterStatus.candidate
         reasons.append(
-            f"{candidate.config.method.value} adapters cannot be hot-swapped by serving (LoRA only): "
-            "registered as a candidate, not promoted"
+            f"{candidate.config.method.value} adapters cannot be hot-swapped by serving (servable: "
+            f"{', '.join(sorted(m.value for m in SERVABLE_METHODS))}): registered as a candidate, not promoted"
         )
     elif rollout == "canary":
         status = AdapterStatus.canary
