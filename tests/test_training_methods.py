@@ -89,7 +89,7 @@ def test_lora_merge_for_export_matches_the_adapter(tiny_lm_dir: Path, tmp_path: 
 
 def test_defaults_follow_dataset_size() -> None:
     small, large = default_config(SMALL_DATASET - 1), default_config(SMALL_DATASET)
-    # Always LoRA (the only method serving hot-swaps), on attention and MLP (where a model keeps its facts);
+    # Always LoRA (other methods are chosen explicitly), on attention and MLP (where a model keeps its facts);
     # small data gets more passes at a higher rate, capped.
     assert small.method == large.method == Method.lora
     assert small.epochs > large.epochs and small.learning_rate > large.learning_rate
