@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from kaizen.datasets.examples import snapshot_of
-from kaizen.registry import AdapterManifest, AdapterRegistry, AdapterStatus
 from kaizen.llm.methods import SERVABLE_METHODS
+from kaizen.registry import AdapterManifest, AdapterRegistry, AdapterStatus
 from kaizen.training import retrain as steps
 from kaizen.training.config import Method, TrainingConfig
 from kaizen.training.gate import GateDecision
