@@ -157,7 +157,7 @@ async def test_non_lora_adapters_are_refused_clearly(
         AdapterManifest(version="p1", base_model="tiny", base_model_hash=fingerprint(tiny_model_dir)),
     )
     with pytest.raises(
-        AdapterError, match="prefix adapters cannot be served; servable methods: bottleneck, freeze, lora"
+        AdapterError, match="prefix adapters cannot be served; servable methods: bottleneck, freeze, lora, ptuning"
     ):
         AdapterManager(tiny_engine, registry).load("p1")
 

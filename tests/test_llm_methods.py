@@ -1,5 +1,6 @@
-"""Every servable PEFT method through the real engine on the tiny model: the trained model's greedy tokens, mixed or
-grouped batches, hot swaps with canary and rollback that fail no request, and refused adapters."""
+"""Every servable PEFT method (LoRA, bottleneck, freeze, P-tuning) through the real engine on the tiny model: the
+trained model's greedy tokens, mixed or grouped batches, hot swaps with canary and rollback that fail no request,
+and refused adapters."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ ADAPTERS = {
     "b2": (Method.bottleneck, {"bottleneck": {"bottleneck_size": 4, "positions": ["mlp"]}}, 3),
     "f1": (Method.freeze, {"freeze": {"trainable_layers": 1}}, 4),
     "f2": (Method.freeze, {"freeze": {"trainable_layers": 2}}, 5),
+    "p1": (Method.ptuning, {"prompt": {"num_virtual_tokens": 4, "encoder_hidden_size": 16}}, 6),
 }
 FIRST_OF = {method: next(v for v, (m, _, _) in ADAPTERS.items() if m == method) for method in SERVABLE_METHODS}
 
@@ -60,7 +62,7 @@ async def _tokens(engine: GenerationEngine, adapter: str | None = None) -> list[
 
 
 def test_every_method_with_a_serving_module_is_servable() -> None:
-    assert {Method.lora, Method.bottleneck, Method.freeze} <= SERVABLE_METHODS <= set(Method)
+    assert {Method.lora, Method.bottleneck, Method.freeze, Method.ptuning} <= SERVABLE_METHODS <= set(Method)
 
 
 @pytest.mark.parametrize("method", sorted(SERVABLE_METHODS))
@@ -78,13 +80,13 @@ async def test_served_tokens_are_the_trained_models_greedy_tokens(
     assert tiny_engine.adapters == [] and await _tokens(tiny_engine) == trained.expected[None]
 
 
-async def test_lora_and_bottleneck_rows_mix_and_freeze_versions_batch_alone(
+async def test_lora_bottleneck_and_ptuning_rows_mix_and_freeze_versions_batch_alone(
     tiny_engine: GenerationEngine, trained: Trained
 ) -> None:
     manager = AdapterManager(tiny_engine, trained.registry)
     for version in ADAPTERS:
         manager.load(version)
-    plan = ["b1", None, "l1", "b2", "f1", "b1", "f2", "f1", None]
+    plan = ["b1", None, "l1", "b2", "f1", "b1", "f2", "f1", None, "p1"]
     gate = threading.Event()
     tiny_engine.run_in_worker(gate.wait)  # holds the worker so the whole burst is waiting at once
     futures = [tiny_engine.submit(PROMPT, max_new_tokens=TOKENS, adapter=a) for a in plan]
@@ -92,8 +94,8 @@ async def test_lora_and_bottleneck_rows_mix_and_freeze_versions_batch_alone(
     done = [f.result(timeout=120) for f in futures]
     assert [c.tokens for c in done] == [trained.expected[a] for a in plan]
     assert [c.adapter_version for c in done] == plan
-    # one batch of the rows on the base weights (base, LoRA, bottleneck), then each freeze version's rows alone
-    assert [c.batch_size for c in done] == [6, 6, 6, 6, 2, 6, 1, 2, 6]
+    # one batch of the rows on the base weights (base, LoRA, bottleneck, P-tuning), then each freeze version's rows
+    assert [c.batch_size for c in done] == [7, 7, 7, 7, 2, 7, 1, 2, 7, 7]
 
 
 async def test_hot_swaps_with_canary_and_rollback_fail_no_request(
@@ -136,6 +138,7 @@ async def test_hot_swaps_with_canary_and_rollback_fail_no_request(
     await event(AdapterAction.canary, "b1", canary_share=0.5)  # a bottleneck canary beside a promoted freeze
     await event(AdapterAction.promoted, "f2")
     await event(AdapterAction.promoted, "l1")
+    await event(AdapterAction.canary, "p1", canary_share=0.5)  # a P-tuning canary beside a promoted LoRA
     await event(AdapterAction.canary, "f1", canary_share=0.5)  # a freeze canary beside a promoted LoRA
     await event(AdapterAction.promoted, "b2")
     await event(AdapterAction.rollback, "l1")
@@ -146,6 +149,7 @@ async def test_hot_swaps_with_canary_and_rollback_fail_no_request(
     assert all(tokens == trained.expected[version] for _, version, tokens in served)
     seen = {(p, v) for p, v, _ in served}
     assert {("canary:b1", "b1"), ("canary:b1", "f1"), ("canary:f1", "f1"), ("canary:f1", "l1")} <= seen
+    assert {("canary:p1", "p1"), ("canary:p1", "l1")} <= seen
     assert {v for p, v, _ in served if p == "rollback:l1"} == {"l1"}
     assert {v for p, v, _ in served if p == "promoted:b2"} == {"b2"}
 
@@ -173,6 +177,14 @@ def _freeze_with(adapter: Path, out: Path, change: str) -> Path:
     return out
 
 
+def _ptuning_for_another_width(adapter: Path, out: Path) -> Path:
+    weights = _copy(adapter, out) / "adapter_model.safetensors"
+    state = load_file(str(weights))
+    state["prompt_embeddings"] = torch.zeros(state["prompt_embeddings"].shape[0], 48)
+    save_file(state, str(weights))
+    return out
+
+
 def _truncated(adapter: Path, out: Path, weights: str) -> Path:
     path = _copy(adapter, out) / weights
     path.write_bytes(path.read_bytes()[:100])
@@ -196,6 +208,11 @@ REFUSED = {
         lambda t, out: _truncated(t.dirs["f1"], out, freeze.WEIGHTS),
         Method.freeze,
         "no readable freeze weights",
+    ),
+    "ptuning-width": (
+        lambda t, out: _ptuning_for_another_width(t.dirs["p1"], out),
+        Method.ptuning,
+        "virtual tokens 48 wide",
     ),
     "method-mismatch": (lambda t, out: _copy(t.dirs["b1"], out), Method.freeze, "manifest says freeze, its files are"),
 }

@@ -50,12 +50,17 @@ class Batch:
         """Prefill ``rows`` and add those still generating to the batch. Raises before changing the batch."""
         device = self.lm.device
         started = time.perf_counter()
-        input_ids, mask = _left_pad([r.prompt_ids for r in rows], self.lm.pad_id, device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        virtual = [self.adapters.virtual(r.request.adapter) for r in rows]
+        if any(v is not None for v in virtual):
+            inputs, mask = self._embedded(rows, virtual)
+        else:
+            input_ids, mask = _left_pad([r.prompt_ids for r in rows], self.lm.pad_id, device)
+            inputs = {"input_ids": input_ids}
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # virtual tokens take the first positions, as in peft
         scope, kwargs = self.adapters.scope(self.lm.model, [r.request.adapter for r in rows])
         with torch.inference_mode(), scope:
             out = self.lm.model(
-                input_ids=input_ids,
+                **inputs,
                 attention_mask=mask,
                 position_ids=positions,
                 use_cache=True,
@@ -74,6 +79,25 @@ class Batch:
         if len(keep) < len(rows):
             cache.batch_select_indices(index)
         self._add([rows[i] for i in keep], cache, mask[index], positions[index, -1] + 1, tokens[index])
+
+    def _embedded(
+        self, rows: list[Row], virtual: list[torch.Tensor | None]
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The rows' prompts as embeddings, each after its virtual tokens (if any), left-padded."""
+        embed = self.lm.model.get_input_embeddings()
+        device = self.lm.device
+        with torch.inference_mode():
+            pieces = []
+            for row, extra in zip(rows, virtual, strict=True):
+                own = embed(torch.tensor([row.prompt_ids], device=device))[0]
+                pieces.append(own if extra is None else torch.cat([extra.to(own.dtype), own]))
+        width = max(p.shape[0] for p in pieces)
+        embeds = pieces[0].new_zeros((len(rows), width, pieces[0].shape[-1]))
+        mask = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+        for index, piece in enumerate(pieces):
+            embeds[index, width - piece.shape[0] :] = piece
+            mask[index, width - piece.shape[0] :] = 1
+        return {"inputs_embeds": embeds}, mask
 
     def step(self, on_done: OnDone) -> None:
         """One decode step for every row; finished rows leave."""

@@ -40,6 +40,7 @@ class Row:
     request: Request
     prompt_ids: list[int]
     budget: int
+    virtual: int = 0  # virtual tokens its adapter puts before the prompt (P-tuning): cache positions too
     started: float = 0.0  # when its prefill began
     generator: torch.Generator | None = None
     generated: list[int] = field(default_factory=list)
@@ -56,7 +57,7 @@ class Row:
     @property
     def reserved_tokens(self) -> int:
         """Cache positions this row may occupy before it ends."""
-        return len(self.prompt_ids) + self.budget
+        return self.virtual + len(self.prompt_ids) + self.budget
 
     def finish(self, reason: FinishReason) -> None:
         self.finish_reason, self.done = reason, True

@@ -321,7 +321,9 @@ class GenerationEngine:
 
     def _run_alone(self, failed: Row) -> None:
         """Generate ``failed``'s request from scratch in a batch of its own (text already streamed is not resent)."""
-        row = Row(failed.request, failed.prompt_ids, failed.budget, generator=self._generator(failed.request))
+        row = Row(
+            failed.request, failed.prompt_ids, failed.budget, failed.virtual, generator=self._generator(failed.request)
+        )
         row.emitted = failed.emitted
         alone = Batch(self.lm, self.served)
         try:
@@ -343,16 +345,19 @@ class GenerationEngine:
         except Exception as exc:
             _fail(request, GenerationError(f"cannot encode the prompt: {exc}"))
             return None
-        room = self.lm.context_length - len(prompt_ids)
+        virtual = self.served.virtual(request.adapter)
+        extra = 0 if virtual is None else int(virtual.shape[0])
+        room = self.lm.context_length - len(prompt_ids) - extra
         if room < 1:
             _fail(
                 request,
                 GenerationError(
-                    f"prompt has {len(prompt_ids)} tokens; the model's context is {self.lm.context_length}"
+                    f"prompt has {len(prompt_ids)} tokens (+{extra} virtual); the model's context is "
+                    f"{self.lm.context_length}"
                 ),
             )
             return None
-        row = Row(request, prompt_ids, min(request.max_new_tokens, room), generator=self._generator(request))
+        row = Row(request, prompt_ids, min(request.max_new_tokens, room), extra, generator=self._generator(request))
         if row.reserved_tokens > self.kv_cache_tokens:
             mb = row.reserved_tokens * self.lm.kv_bytes_per_token / 2**20
             _fail(

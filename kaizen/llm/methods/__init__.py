@@ -6,8 +6,9 @@ is derived from it, so a method is servable exactly when it has a module here.
 How requests of different adapters share a forward pass:
 
 - LoRA and the bottleneck Adapter only add computation to the base model's, row by row (peft's ``adapter_names``;
-  the bottleneck hosts' per-row routes). Rows of different LoRA and bottleneck adapters and base-model rows share
-  one batch, and a row joins a running batch whatever adapter its batch-mates use.
+  the bottleneck hosts' per-row routes), and P-tuning only prepends virtual-token embeddings to a row's prompt at
+  its prefill. Rows of different LoRA, bottleneck and P-tuning adapters and base-model rows share one batch, and a
+  row joins a running batch whatever adapter its batch-mates use.
 - A freeze adapter *replaces* base weights (its top layers), and a forward pass runs on one set of weights. So
   rows are grouped by weight set (``group``): a batch holds rows of one freeze version, or rows on the base
   weights (base, LoRA and bottleneck rows, mixed). The engine starts a batch with the oldest waiting row's group,
@@ -23,11 +24,14 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from kaizen.llm.decoding import BASE_ADAPTER
 from kaizen.llm.methods.base import AdapterError, ServedMethod
 from kaizen.llm.methods.bottleneck import ServedBottleneck
 from kaizen.llm.methods.freeze import ServedFreeze
 from kaizen.llm.methods.lora import ServedLora
+from kaizen.llm.methods.ptuning import ServedPtuning
 from kaizen.training.adapters import KAIZEN_ADAPTER, read_info
 from kaizen.training.config import Method
 
@@ -35,6 +39,7 @@ METHODS: Mapping[Method, type[ServedMethod]] = {
     Method.lora: ServedLora,
     Method.bottleneck: ServedBottleneck,
     Method.freeze: ServedFreeze,
+    Method.ptuning: ServedPtuning,
 }
 SERVABLE_METHODS = frozenset(METHODS)
 BASE_GROUP = ""  # the base model's own weights: base rows, and every adapter that does not replace weights
@@ -92,6 +97,11 @@ class ServedAdapters:
         """The weight set ``name``'s rows run on: rows of different groups never share a forward pass."""
         served = self._of.get(name)
         return name if served is not None and served.replaces_weights else BASE_GROUP
+
+    def virtual(self, name: str) -> torch.Tensor | None:
+        """The virtual-token embeddings a row of ``name`` starts with (P-tuning), or None."""
+        served = self._of.get(name)
+        return None if served is None else served.virtual(name)
 
     def scope(self, model: Any, names: list[str]) -> tuple[AbstractContextManager[object], dict[str, Any]]:
         """How to run one forward pass for rows using ``names`` (one group): a context and extra arguments."""

@@ -6,6 +6,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, ClassVar
 
+import torch
+
 
 class AdapterError(RuntimeError):
     """An adapter serving refuses: corrupt, trained on another base model, unknown, or not servable."""
@@ -28,6 +30,10 @@ class ServedMethod:
 
     def delete(self, model: Any, name: str) -> Any:
         raise NotImplementedError
+
+    def virtual(self, name: str) -> torch.Tensor | None:
+        """Embeddings prepended to the prompt of a row using ``name`` at its prefill (P-tuning), or None."""
+        return None
 
     def prepare(self, model: Any, names: list[str | None]) -> tuple[AbstractContextManager[object], dict[str, Any]]:
         """For one forward pass: each row's adapter of this method (None: none of this method's)."""
