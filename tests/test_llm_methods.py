@@ -1,10 +1,11 @@
-"""Every servable PEFT method (LoRA, bottleneck, freeze, P-tuning) through the real engine on the tiny model: the
-trained model's greedy tokens, mixed or grouped batches, hot swaps with canary and rollback that fail no request,
-and refused adapters."""
+"""Every PEFT method (LoRA, bottleneck, freeze, P-tuning, prefix) served through the real engine on the tiny model:
+the trained model's greedy tokens, mixed or grouped batches, hot swaps with canary and rollback that fail no
+request, and refused adapters."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import threading
 from pathlib import Path
@@ -33,6 +34,7 @@ ADAPTERS = {
     "f1": (Method.freeze, {"freeze": {"trainable_layers": 1}}, 4),
     "f2": (Method.freeze, {"freeze": {"trainable_layers": 2}}, 5),
     "p1": (Method.ptuning, {"prompt": {"num_virtual_tokens": 4, "encoder_hidden_size": 16}}, 6),
+    "x1": (Method.prefix, {"prompt": {"num_virtual_tokens": 3}}, 7),
 }
 FIRST_OF = {method: next(v for v, (m, _, _) in ADAPTERS.items() if m == method) for method in SERVABLE_METHODS}
 
@@ -62,7 +64,7 @@ async def _tokens(engine: GenerationEngine, adapter: str | None = None) -> list[
 
 
 def test_every_method_with_a_serving_module_is_servable() -> None:
-    assert {Method.lora, Method.bottleneck, Method.freeze, Method.ptuning} <= SERVABLE_METHODS <= set(Method)
+    assert set(Method) == SERVABLE_METHODS
 
 
 @pytest.mark.parametrize("method", sorted(SERVABLE_METHODS))
@@ -80,13 +82,13 @@ async def test_served_tokens_are_the_trained_models_greedy_tokens(
     assert tiny_engine.adapters == [] and await _tokens(tiny_engine) == trained.expected[None]
 
 
-async def test_lora_bottleneck_and_ptuning_rows_mix_and_freeze_versions_batch_alone(
+async def test_rows_of_every_method_mix_and_freeze_versions_batch_alone(
     tiny_engine: GenerationEngine, trained: Trained
 ) -> None:
     manager = AdapterManager(tiny_engine, trained.registry)
     for version in ADAPTERS:
         manager.load(version)
-    plan = ["b1", None, "l1", "b2", "f1", "b1", "f2", "f1", None, "p1"]
+    plan = ["b1", None, "l1", "b2", "f1", "b1", "f2", "f1", None, "p1", "x1"]
     gate = threading.Event()
     tiny_engine.run_in_worker(gate.wait)  # holds the worker so the whole burst is waiting at once
     futures = [tiny_engine.submit(PROMPT, max_new_tokens=TOKENS, adapter=a) for a in plan]
@@ -94,8 +96,9 @@ async def test_lora_bottleneck_and_ptuning_rows_mix_and_freeze_versions_batch_al
     done = [f.result(timeout=120) for f in futures]
     assert [c.tokens for c in done] == [trained.expected[a] for a in plan]
     assert [c.adapter_version for c in done] == plan
-    # one batch of the rows on the base weights (base, LoRA, bottleneck, P-tuning), then each freeze version's rows
-    assert [c.batch_size for c in done] == [7, 7, 7, 7, 2, 7, 1, 2, 7, 7]
+    # one batch of the rows on the base weights (base, LoRA, bottleneck, P-tuning, prefix), then each freeze
+    # version's rows
+    assert [c.batch_size for c in done] == [8, 8, 8, 8, 2, 8, 1, 2, 8, 8, 8]
 
 
 async def test_hot_swaps_with_canary_and_rollback_fail_no_request(
@@ -140,6 +143,7 @@ async def test_hot_swaps_with_canary_and_rollback_fail_no_request(
     await event(AdapterAction.promoted, "l1")
     await event(AdapterAction.canary, "p1", canary_share=0.5)  # a P-tuning canary beside a promoted LoRA
     await event(AdapterAction.canary, "f1", canary_share=0.5)  # a freeze canary beside a promoted LoRA
+    await event(AdapterAction.promoted, "x1")
     await event(AdapterAction.promoted, "b2")
     await event(AdapterAction.rollback, "l1")
     stop.set()
@@ -150,6 +154,7 @@ async def test_hot_swaps_with_canary_and_rollback_fail_no_request(
     seen = {(p, v) for p, v, _ in served}
     assert {("canary:b1", "b1"), ("canary:b1", "f1"), ("canary:f1", "f1"), ("canary:f1", "l1")} <= seen
     assert {("canary:p1", "p1"), ("canary:p1", "l1")} <= seen
+    assert {v for p, v, _ in served if p == "promoted:x1"} == {"x1"}
     assert {v for p, v, _ in served if p == "rollback:l1"} == {"l1"}
     assert {v for p, v, _ in served if p == "promoted:b2"} == {"b2"}
 
@@ -185,6 +190,14 @@ def _ptuning_for_another_width(adapter: Path, out: Path) -> Path:
     return out
 
 
+def _prefix_for_another_shape(adapter: Path, out: Path) -> Path:
+    config = _copy(adapter, out) / "adapter_config.json"
+    data = json.loads(config.read_text())
+    data.update(num_layers=1, token_dim=32)  # the same number of values, laid out for another model
+    config.write_text(json.dumps(data))
+    return out
+
+
 def _truncated(adapter: Path, out: Path, weights: str) -> Path:
     path = _copy(adapter, out) / weights
     path.write_bytes(path.read_bytes()[:100])
@@ -213,6 +226,11 @@ REFUSED = {
         lambda t, out: _ptuning_for_another_width(t.dirs["p1"], out),
         Method.ptuning,
         "virtual tokens 48 wide",
+    ),
+    "prefix-shape": (
+        lambda t, out: _prefix_for_another_shape(t.dirs["x1"], out),
+        Method.prefix,
+        r"a prefix for \(layers, kv heads, head dim\) \(1, 1, 32\)",
     ),
     "method-mismatch": (lambda t, out: _copy(t.dirs["b1"], out), Method.freeze, "manifest says freeze, its files are"),
 }

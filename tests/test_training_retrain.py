@@ -37,8 +37,10 @@ def _register(registry: AdapterRegistry, candidate: steps.Candidate, passed: boo
     )
 
 
-@pytest.mark.parametrize("method", sorted(set(Method) - SERVABLE_METHODS))
-def test_an_adapter_serving_cannot_load_is_never_promoted(tmp_path: Path, method: Method) -> None:
+def test_an_adapter_serving_cannot_load_is_never_promoted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every method is servable today (kaizen.llm.methods); the rule stays for a method added without a serving module.
+    monkeypatch.setattr(steps, "SERVABLE_METHODS", SERVABLE_METHODS - {Method.freeze})
+    method = Method.freeze
     registry = AdapterRegistry(tmp_path / "registry")
     manifest = _register(registry, _candidate(tmp_path, method), passed=True)
     assert manifest.status == AdapterStatus.candidate and registry.promoted("default") is None

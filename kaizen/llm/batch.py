@@ -16,6 +16,7 @@ import torch
 from kaizen.llm import kv
 from kaizen.llm.decoding import Row, advance, choose
 from kaizen.llm.model import LoadedModel
+from kaizen.llm.prefill import prefill_inputs
 
 if TYPE_CHECKING:
     from kaizen.llm.methods import ServedAdapters
@@ -50,13 +51,7 @@ class Batch:
         """Prefill ``rows`` and add those still generating to the batch. Raises before changing the batch."""
         device = self.lm.device
         started = time.perf_counter()
-        virtual = [self.adapters.virtual(r.request.adapter) for r in rows]
-        if any(v is not None for v in virtual):
-            inputs, mask = self._embedded(rows, virtual)
-        else:
-            input_ids, mask = _left_pad([r.prompt_ids for r in rows], self.lm.pad_id, device)
-            inputs = {"input_ids": input_ids}
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # virtual tokens take the first positions, as in peft
+        inputs, mask, positions = prefill_inputs(self.lm, self.adapters, rows)
         scope, kwargs = self.adapters.scope(self.lm.model, [r.request.adapter for r in rows])
         with torch.inference_mode(), scope:
             out = self.lm.model(
@@ -79,25 +74,6 @@ class Batch:
         if len(keep) < len(rows):
             cache.batch_select_indices(index)
         self._add([rows[i] for i in keep], cache, mask[index], positions[index, -1] + 1, tokens[index])
-
-    def _embedded(
-        self, rows: list[Row], virtual: list[torch.Tensor | None]
-    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """The rows' prompts as embeddings, each after its virtual tokens (if any), left-padded."""
-        embed = self.lm.model.get_input_embeddings()
-        device = self.lm.device
-        with torch.inference_mode():
-            pieces = []
-            for row, extra in zip(rows, virtual, strict=True):
-                own = embed(torch.tensor([row.prompt_ids], device=device))[0]
-                pieces.append(own if extra is None else torch.cat([extra.to(own.dtype), own]))
-        width = max(p.shape[0] for p in pieces)
-        embeds = pieces[0].new_zeros((len(rows), width, pieces[0].shape[-1]))
-        mask = torch.zeros((len(rows), width), dtype=torch.long, device=device)
-        for index, piece in enumerate(pieces):
-            embeds[index, width - piece.shape[0] :] = piece
-            mask[index, width - piece.shape[0] :] = 1
-        return {"inputs_embeds": embeds}, mask
 
     def step(self, on_done: OnDone) -> None:
         """One decode step for every row; finished rows leave."""
@@ -168,16 +144,6 @@ class Batch:
         if lead:
             kv.trim_left(self._cache, lead)  # type: ignore[arg-type]
             self._mask = self._mask[:, lead:]
-
-
-def _left_pad(sequences: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in sequences)
-    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        input_ids[row, width - len(sequence) :] = torch.tensor(sequence, dtype=torch.long)
-        attention_mask[row, width - len(sequence) :] = 1
-    return input_ids.to(device), attention_mask.to(device)
 
 
 def _pad_mask(mask: torch.Tensor, width: int) -> torch.Tensor:

@@ -40,7 +40,7 @@ class Row:
     request: Request
     prompt_ids: list[int]
     budget: int
-    virtual: int = 0  # virtual tokens its adapter puts before the prompt (P-tuning): cache positions too
+    virtual: int = 0  # cache positions its adapter takes before the prompt (P-tuning, prefix tuning)
     started: float = 0.0  # when its prefill began
     generator: torch.Generator | None = None
     generated: list[int] = field(default_factory=list)

@@ -294,8 +294,14 @@ class GenerationEngine:
         kept = [row for row in waiting if id(row) not in taken]
         waiting.clear()
         waiting.extend(kept)
-        if not newcomers:
-            return
+        # A prefix must sit right before its prompt (sliding-window layers count distance in cache positions, and
+        # a shared prefill pads short prompts between the two): a prefix row prefills alone, then merges.
+        prefixed = [[r] for r in newcomers if self.served.prefix(r.request.adapter) is not None]
+        rest = [r for r in newcomers if self.served.prefix(r.request.adapter) is None]
+        for group in [*prefixed, *([rest] if rest else [])]:
+            self._join(batch, group)
+
+    def _join(self, batch: Batch, newcomers: list[Row]) -> None:
         try:
             batch.join(newcomers, self._resolve_row)
         except Exception as exc:
@@ -345,14 +351,13 @@ class GenerationEngine:
         except Exception as exc:
             _fail(request, GenerationError(f"cannot encode the prompt: {exc}"))
             return None
-        virtual = self.served.virtual(request.adapter)
-        extra = 0 if virtual is None else int(virtual.shape[0])
+        extra = self.served.leading(request.adapter)
         room = self.lm.context_length - len(prompt_ids) - extra
         if room < 1:
             _fail(
                 request,
                 GenerationError(
-                    f"prompt has {len(prompt_ids)} tokens (+{extra} virtual); the model's context is "
+                    f"prompt has {len(prompt_ids)} tokens (+{extra} of its adapter); the model's context is "
                     f"{self.lm.context_length}"
                 ),
             )

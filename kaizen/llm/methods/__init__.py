@@ -6,9 +6,10 @@ is derived from it, so a method is servable exactly when it has a module here.
 How requests of different adapters share a forward pass:
 
 - LoRA and the bottleneck Adapter only add computation to the base model's, row by row (peft's ``adapter_names``;
-  the bottleneck hosts' per-row routes), and P-tuning only prepends virtual-token embeddings to a row's prompt at
-  its prefill. Rows of different LoRA, bottleneck and P-tuning adapters and base-model rows share one batch, and a
-  row joins a running batch whatever adapter its batch-mates use.
+  the bottleneck hosts' per-row routes); P-tuning prepends virtual-token embeddings to a row's prompt and prefix
+  tuning key/value prefixes to a row's KV cache, both at its prefill only. Rows of different LoRA, bottleneck,
+  P-tuning and prefix adapters and base-model rows share one batch, and a row joins a running batch whatever
+  adapter its batch-mates use.
 - A freeze adapter *replaces* base weights (its top layers), and a forward pass runs on one set of weights. So
   rows are grouped by weight set (``group``): a batch holds rows of one freeze version, or rows on the base
   weights (base, LoRA and bottleneck rows, mixed). The engine starts a batch with the oldest waiting row's group,
@@ -31,6 +32,7 @@ from kaizen.llm.methods.base import AdapterError, ServedMethod
 from kaizen.llm.methods.bottleneck import ServedBottleneck
 from kaizen.llm.methods.freeze import ServedFreeze
 from kaizen.llm.methods.lora import ServedLora
+from kaizen.llm.methods.prefix import ServedPrefix
 from kaizen.llm.methods.ptuning import ServedPtuning
 from kaizen.training.adapters import KAIZEN_ADAPTER, read_info
 from kaizen.training.config import Method
@@ -40,6 +42,7 @@ METHODS: Mapping[Method, type[ServedMethod]] = {
     Method.bottleneck: ServedBottleneck,
     Method.freeze: ServedFreeze,
     Method.ptuning: ServedPtuning,
+    Method.prefix: ServedPrefix,
 }
 SERVABLE_METHODS = frozenset(METHODS)
 BASE_GROUP = ""  # the base model's own weights: base rows, and every adapter that does not replace weights
@@ -102,6 +105,16 @@ class ServedAdapters:
         """The virtual-token embeddings a row of ``name`` starts with (P-tuning), or None."""
         served = self._of.get(name)
         return None if served is None else served.virtual(name)
+
+    def prefix(self, name: str) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        """Per layer, the keys and values a row of ``name`` starts its cache with (prefix tuning), or None."""
+        served = self._of.get(name)
+        return None if served is None else served.prefix(name)
+
+    def leading(self, name: str) -> int:
+        """Cache positions a row of ``name`` takes before its prompt."""
+        served = self._of.get(name)
+        return 0 if served is None else served.leading(name)
 
     def scope(self, model: Any, names: list[str]) -> tuple[AbstractContextManager[object], dict[str, Any]]:
         """How to run one forward pass for rows using ``names`` (one group): a context and extra arguments."""

@@ -35,6 +35,15 @@ class ServedMethod:
         """Embeddings prepended to the prompt of a row using ``name`` at its prefill (P-tuning), or None."""
         return None
 
+    def prefix(self, name: str) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        """Per layer, the keys and values a row using ``name`` starts its cache with (prefix tuning), or None."""
+        return None
+
+    def leading(self, name: str) -> int:
+        """Cache positions a row using ``name`` takes before its prompt (virtual tokens or a prefix)."""
+        virtual = self.virtual(name)
+        return 0 if virtual is None else int(virtual.shape[0])
+
     def prepare(self, model: Any, names: list[str | None]) -> tuple[AbstractContextManager[object], dict[str, Any]]:
         """For one forward pass: each row's adapter of this method (None: none of this method's)."""
         raise NotImplementedError
