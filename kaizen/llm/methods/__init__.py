@@ -12,9 +12,11 @@ How requests of different adapters share a forward pass:
   adapter its batch-mates use.
 - A freeze adapter *replaces* base weights (its top layers), and a forward pass runs on one set of weights. So
   rows are grouped by weight set (``group``): a batch holds rows of one freeze version, or rows on the base
-  weights (base, LoRA and bottleneck rows, mixed). The engine starts a batch with the oldest waiting row's group,
-  takes every waiting row of that group, and admits no further rows while a row of another group waits, so that
-  group's turn comes when the running batch drains (kaizen/llm/engine.py ``_admit``).
+  weights (base, LoRA, bottleneck, P-tuning and prefix rows, mixed). The engine starts a batch with the oldest
+  waiting row's group, takes every waiting row of that group, and admits no further rows while a row of another
+  group waits, so that group's turn comes when the running batch drains (kaizen/llm/engine.py ``_admit``).
+- A prefix row is prefilled on its own (then merged into the running batch), so that no left padding of a shared
+  prefill falls between its prefix and its prompt: sliding-window layers count distance in cache positions.
 """
 
 from __future__ import annotations
