@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 RESULTS = Path(__file__).parent / "results" / "evaluation.json"
 
 
@@ -58,6 +60,40 @@ def _adapter(model_dir: Path, train: list[Any], steps: int, out: Path) -> Path:
     return steps_.train_candidate(model_dir, train, config, out).adapter_dir
 
 
+@torch.inference_mode()
+def _hf_generate(lm: Any, prompts: list[str], *, max_new_tokens: int, batch_size: int) -> list[str]:
+    """The old exam: transformers' ``generate`` on the fp32 training copy, left-padded batches by length."""
+    from kaizen.reasoning.text import STOP_AFTER_LINE
+    from kaizen.training.prompting import cut_at_stop
+
+    tokenizer, model = lm.tokenizer, lm.model
+    encoded = [tokenizer(p)["input_ids"] for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+    answers: dict[int, str] = {}
+    for start in range(0, len(order), batch_size):
+        members = order[start : start + batch_size]
+        rows = [encoded[i] for i in members]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), lm.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, row in enumerate(rows):
+            ids[i, width - len(row) :] = torch.tensor(row)
+            mask[i, width - len(row) :] = 1
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=lm.pad_id,
+            eos_token_id=lm.eos_ids,
+            stop_strings=STOP_AFTER_LINE,
+            tokenizer=tokenizer,
+        )
+        texts = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+        answers.update(zip(members, texts, strict=True))
+    return [cut_at_stop(answers[i]) for i in range(len(prompts))]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--questions", type=int, default=6)
@@ -69,8 +105,10 @@ def main() -> int:
     if args.quick:
         args.questions, args.steps = 3, 4
 
+    from peft import PeftModel
+
     from kaizen.config import get_settings
-    from kaizen.llm.adapters import AdapterManager, load_adapter
+    from kaizen.llm.adapters import AdapterManager
     from kaizen.llm.engine import GenerationEngine
     from kaizen.llm.fingerprint import fingerprint
     from kaizen.llm.model import load_model
@@ -101,14 +139,16 @@ def main() -> int:
         with guard.stage("old"):
             t = time.perf_counter()
             lm = load_model(model_dir, "float32")
-            lm.model = load_adapter(lm.model, adapter_dir)
-            answers["old"] = generation._generate_with_hf(lm, prompts, max_new_tokens=budget, batch_size=batch)
+            lm.model = PeftModel.from_pretrained(lm.model, str(adapter_dir)).eval()
+            answers["old"] = _hf_generate(lm, prompts, max_new_tokens=budget, batch_size=batch)
             seconds["old"] = time.perf_counter() - t
             del lm
         with guard.stage("new"):
             t = time.perf_counter()
-            lm = generation.exam_model(model_dir, adapter_dir)
-            done = generation.complete_all(lm, prompts, max_new_tokens=budget, batch_size=batch)
+            lm = generation.exam_model(model_dir)
+            done = generation.complete_all(
+                lm, prompts, adapter_dir=adapter_dir, max_new_tokens=budget, batch_size=batch
+            )
             seconds["new"] = time.perf_counter() - t
             answers["new"], tokens["new"] = [c.text for c in done], [c.tokens for c in done]
             del lm

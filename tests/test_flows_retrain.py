@@ -115,7 +115,7 @@ def test_retrain_promotes_an_adapter_that_knows_the_facts(
 
     settings = kaizen_settings.with_overrides(base_model=str(real_model_dir), retrain_gate_margin=0.1)
     dataset = fact_dataset(settings)
-    # LoRA, the one method serving hot-swaps (a gated freeze/prefix adapter stays a candidate); the smallest
+    # LoRA (every method hot-swaps now; LoRA trains fastest here); the smallest
     # setting that shows the effect: 30 steps of 4 short examples.
     # Without the shipped general-ability questions: 30 steps at 1e-3 on 30 facts make the model forget them
     # (measured 0.80 -> 0.25, refused, as the gate should; tests/test_training_gate.py covers that refusal).

@@ -140,7 +140,7 @@ async def test_adapter_for_another_base_model_is_refused(
     assert own.loaded == ["ok"]
 
 
-async def test_non_lora_adapters_are_refused_clearly(
+async def test_an_adapter_whose_files_are_not_its_manifests_method_is_refused(
     tiny_engine: GenerationEngine, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     from peft import PrefixTuningConfig, get_peft_model
@@ -156,7 +156,8 @@ async def test_non_lora_adapters_are_refused_clearly(
         tmp_path / "prefix",
         AdapterManifest(version="p1", base_model="tiny", base_model_hash=fingerprint(tiny_model_dir)),
     )
-    with pytest.raises(AdapterError, match="prefix adapters cannot be hot-swapped"):
+    # registered without its method: the manifest says LoRA (the default), the files are a prefix adapter
+    with pytest.raises(AdapterError, match="its manifest says lora, its files are a prefix adapter"):
         AdapterManager(tiny_engine, registry).load("p1")
 
 

@@ -8,7 +8,6 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from kaizen.llm.adapters import load_adapter
 from kaizen.training import adapters, bottleneck
 from kaizen.training.config import Method, TrainingConfig
 from kaizen.training.data import TrainingExample
@@ -26,6 +25,13 @@ def _logits(model: torch.nn.Module, tok: AutoTokenizer) -> torch.Tensor:
     batch = tok(PROMPTS, return_tensors="pt", padding=True)
     with torch.no_grad():
         return model(**batch).logits
+
+
+def _alone(model_dir: Path, adapter_dir: Path, tok: object) -> torch.Tensor:
+    """Logits of the base model with only this adapter, routed for every prompt."""
+    model = bottleneck.install(_load(model_dir), "solo", *bottleneck.read(adapter_dir))
+    with bottleneck.route(model, ["solo"] * len(PROMPTS)):
+        return _logits(model, tok)
 
 
 def _trained(model_dir: Path, out: Path, seed: int, positions: list[str]) -> Path:
@@ -83,8 +89,8 @@ def test_rows_of_one_batch_each_go_through_their_own_adapter(tiny_lm_dir: Path, 
     tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
     a = _trained(tiny_lm_dir, tmp_path / "a", 1, ["attention", "mlp"])
     b = _trained(tiny_lm_dir, tmp_path / "b", 2, ["mlp"])
-    alone_a = _logits(load_adapter(_load(tiny_lm_dir), a), tok)
-    alone_b = _logits(load_adapter(_load(tiny_lm_dir), b), tok)
+    alone_a = _alone(tiny_lm_dir, a, tok)
+    alone_b = _alone(tiny_lm_dir, b, tok)
     base = _logits(_load(tiny_lm_dir), tok)
     assert not torch.allclose(alone_a, base, atol=1e-4) and not torch.allclose(alone_b, alone_a, atol=1e-4)
 
@@ -116,7 +122,7 @@ def test_a_bottleneck_adapter_and_lora_share_one_model(tiny_lm_dir: Path, tmp_pa
 
     tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
     a = _trained(tiny_lm_dir, tmp_path / "a", 1, ["attention", "mlp"])
-    alone = _logits(load_adapter(_load(tiny_lm_dir), a), tok)
+    alone = _alone(tiny_lm_dir, a, tok)
     model = _load(tiny_lm_dir)
     bottleneck.install(model, "v1", *bottleneck.read(a))
     wrapped = get_peft_model(model, peft_config(TrainingConfig().lora), adapter_name="lora1")

@@ -49,7 +49,9 @@ def _gate_equals_serving(model_dir: Path, tmp_path: Path, *, examples: int, max_
 
     gate = steps.score_sets(model_dir, adapter_dir, Splits(train=[], heldout=heldout, regression=[]), config)
     gate_answers = [p.answer for p in gate.heldout_report.predictions]
-    exam = complete_all(exam_model(model_dir, adapter_dir), prompts, max_new_tokens=max_new_tokens, batch_size=4)
+    exam = complete_all(
+        exam_model(model_dir), prompts, adapter_dir=adapter_dir, max_new_tokens=max_new_tokens, batch_size=4
+    )
     base = generate_answers(exam_model(model_dir), prompts, max_new_tokens=max_new_tokens)
 
     with GenerationEngine.from_settings(get_settings(), model_dir=model_dir) as serving:

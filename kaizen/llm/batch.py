@@ -9,19 +9,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 
 from kaizen.llm import kv
-from kaizen.llm.decoding import Row, adapter_scope, advance, choose
+from kaizen.llm.decoding import Row, advance, choose
 from kaizen.llm.model import LoadedModel
+from kaizen.llm.prefill import prefill_inputs
+
+if TYPE_CHECKING:
+    from kaizen.llm.methods import ServedAdapters
 
 OnDone = Callable[[Row, float], None]  # (the finished row, when it finished)
 
 
 class Batch:
-    def __init__(self, lm: LoadedModel) -> None:
+    def __init__(self, lm: LoadedModel, adapters: ServedAdapters) -> None:
         self.lm = lm
+        self.adapters = adapters  # how each row's adapter runs (rows of one weight group: kaizen/llm/methods)
         self.rows: list[Row] = []
         self._cache: object = None
         self._mask: torch.Tensor | None = None  # [rows, sequence]: 1 for real tokens, 0 for left padding
@@ -45,12 +51,11 @@ class Batch:
         """Prefill ``rows`` and add those still generating to the batch. Raises before changing the batch."""
         device = self.lm.device
         started = time.perf_counter()
-        input_ids, mask = _left_pad([r.prompt_ids for r in rows], self.lm.pad_id, device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        scope, kwargs = adapter_scope(self.lm, [r.request.adapter for r in rows])
+        inputs, mask, positions = prefill_inputs(self.lm, self.adapters, rows)
+        scope, kwargs = self.adapters.scope(self.lm.model, [r.request.adapter for r in rows])
         with torch.inference_mode(), scope:
             out = self.lm.model(
-                input_ids=input_ids,
+                **inputs,
                 attention_mask=mask,
                 position_ids=positions,
                 use_cache=True,
@@ -76,7 +81,7 @@ class Batch:
         self._mask = torch.cat([self._mask, self._mask.new_ones((len(self.rows), 1))], dim=1)
         for row in self.rows:
             row.peak_batch = max(row.peak_batch, len(self.rows))
-        scope, kwargs = adapter_scope(self.lm, [r.request.adapter for r in self.rows])
+        scope, kwargs = self.adapters.scope(self.lm.model, [r.request.adapter for r in self.rows])
         with torch.inference_mode(), scope:
             out = self.lm.model(
                 input_ids=self._tokens.unsqueeze(1),
@@ -139,16 +144,6 @@ class Batch:
         if lead:
             kv.trim_left(self._cache, lead)  # type: ignore[arg-type]
             self._mask = self._mask[:, lead:]
-
-
-def _left_pad(sequences: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in sequences)
-    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        input_ids[row, width - len(sequence) :] = torch.tensor(sequence, dtype=torch.long)
-        attention_mask[row, width - len(sequence) :] = 1
-    return input_ids.to(device), attention_mask.to(device)
 
 
 def _pad_mask(mask: torch.Tensor, width: int) -> torch.Tensor:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Future
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -41,6 +40,7 @@ class Row:
     request: Request
     prompt_ids: list[int]
     budget: int
+    virtual: int = 0  # cache positions its adapter takes before the prompt (P-tuning, prefix tuning)
     started: float = 0.0  # when its prefill began
     generator: torch.Generator | None = None
     generated: list[int] = field(default_factory=list)
@@ -57,7 +57,7 @@ class Row:
     @property
     def reserved_tokens(self) -> int:
         """Cache positions this row may occupy before it ends."""
-        return len(self.prompt_ids) + self.budget
+        return self.virtual + len(self.prompt_ids) + self.budget
 
     def finish(self, reason: FinishReason) -> None:
         self.finish_reason, self.done = reason, True
@@ -146,22 +146,3 @@ def first_stop(text: str, stops: list[str], start: int = 0) -> int | None:
     found = [text.find(s, start) for s in stops if s]
     found = [i for i in found if i >= 0]
     return min(found) if found else None
-
-
-def adapter_scope(lm: LoadedModel, names: list[str]) -> tuple[AbstractContextManager[object], dict[str, list[str]]]:
-    """How to run one step for rows using ``names``: (a context to run it in, extra forward arguments).
-
-    peft's per-row ``adapter_names`` routes every LoRA layer row by row, which doubled decode time in the demo
-    (measured); a batch on one adapter, the usual case, runs that adapter (or none) directly instead. Safe because
-    only the engine's worker thread runs the model.
-    """
-    model = lm.model
-    if not hasattr(model, "peft_config"):
-        return nullcontext(), {}  # a bare base model serves every row as "__base__"
-    if len(set(names)) > 1:
-        return nullcontext(), {"adapter_names": names}
-    if names[0] == BASE_ADAPTER:
-        return model.disable_adapter(), {}
-    if model.active_adapter != names[0]:
-        model.set_adapter(names[0])
-    return nullcontext(), {}

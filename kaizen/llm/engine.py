@@ -28,6 +28,7 @@ import torch
 from kaizen.config import Settings
 from kaizen.llm.batch import Batch
 from kaizen.llm.decoding import BASE_ADAPTER, Request, Row
+from kaizen.llm.methods import ServedAdapters
 from kaizen.llm.model import LoadedModel, encode_prompt, load_model
 from kaizen.llm.types import Completion, GenerationError, OnDelta, Prompt
 
@@ -62,6 +63,7 @@ class GenerationEngine:
         self.continuous = batching == "continuous"
         self.kv_cache_tokens = int(kv_cache_mb * 2**20 // lm.kv_bytes_per_token)
         self.default_adapter = BASE_ADAPTER  # what ``adapter=None`` means; the adapter manager moves it
+        self.served = ServedAdapters()  # the installed adapters by method; changed only in the worker
         self._queue: queue.Queue[Request | _Wake | _Stop] = queue.Queue()
         self._ops: list[tuple[Callable[[], Any], Future[Any]]] = []
         self._lock = threading.Lock()
@@ -227,7 +229,7 @@ class GenerationEngine:
 
     # --- the worker -----------------------------------------------------------------------------
     def _work(self) -> None:
-        batch = Batch(self.lm)
+        batch = Batch(self.lm, self.served)
         waiting: deque[Row] = deque()  # encoded, waiting for room in the batch
         stopping = False
         while True:
@@ -269,14 +271,37 @@ class GenerationEngine:
                 return False  # a _Wake for an idle engine: serve the pending operations
 
     def _admit(self, batch: Batch, waiting: deque[Row]) -> None:
-        """Prefill the waiting rows that fit (rows and KV cache), in arrival order, and join them to ``batch``."""
-        newcomers: list[Row] = []
-        while waiting and len(batch) + len(newcomers) < self.max_batch_size:
-            if batch.reserved_tokens([*newcomers, waiting[0]]) > self.kv_cache_tokens and (batch or newcomers):
-                break  # waits for rows to leave
-            newcomers.append(waiting.popleft())
-        if not newcomers:
+        """Prefill the waiting rows that fit (rows and KV cache) and join them to ``batch``, in arrival order.
+
+        Only rows of one weight group share a batch (kaizen/llm/methods: a freeze version replaces base weights).
+        A new batch takes the oldest waiting row's group; a running one admits nobody while a row of another
+        group waits, so that row waits one drain at most.
+        """
+        if not waiting:
             return
+        group_of = self.served.group
+        group = group_of((batch.rows[0] if batch else waiting[0]).request.adapter)
+        if batch and any(group_of(row.request.adapter) != group for row in waiting):
+            return
+        newcomers: list[Row] = []
+        for row in [r for r in waiting if group_of(r.request.adapter) == group]:
+            if len(batch) + len(newcomers) >= self.max_batch_size:
+                break
+            if batch.reserved_tokens([*newcomers, row]) > self.kv_cache_tokens and (batch or newcomers):
+                break  # waits for rows to leave
+            newcomers.append(row)
+        taken = {id(row) for row in newcomers}
+        kept = [row for row in waiting if id(row) not in taken]
+        waiting.clear()
+        waiting.extend(kept)
+        # A prefix must sit right before its prompt (sliding-window layers count distance in cache positions, and
+        # a shared prefill pads short prompts between the two): a prefix row prefills alone, then merges.
+        prefixed = [[r] for r in newcomers if self.served.prefix(r.request.adapter) is not None]
+        rest = [r for r in newcomers if self.served.prefix(r.request.adapter) is None]
+        for group in [*prefixed, *([rest] if rest else [])]:
+            self._join(batch, group)
+
+    def _join(self, batch: Batch, newcomers: list[Row]) -> None:
         try:
             batch.join(newcomers, self._resolve_row)
         except Exception as exc:
@@ -302,9 +327,11 @@ class GenerationEngine:
 
     def _run_alone(self, failed: Row) -> None:
         """Generate ``failed``'s request from scratch in a batch of its own (text already streamed is not resent)."""
-        row = Row(failed.request, failed.prompt_ids, failed.budget, generator=self._generator(failed.request))
+        row = Row(
+            failed.request, failed.prompt_ids, failed.budget, failed.virtual, generator=self._generator(failed.request)
+        )
         row.emitted = failed.emitted
-        alone = Batch(self.lm)
+        alone = Batch(self.lm, self.served)
         try:
             alone.join([row], self._resolve_row)
             while alone:
@@ -324,16 +351,18 @@ class GenerationEngine:
         except Exception as exc:
             _fail(request, GenerationError(f"cannot encode the prompt: {exc}"))
             return None
-        room = self.lm.context_length - len(prompt_ids)
+        extra = self.served.leading(request.adapter)
+        room = self.lm.context_length - len(prompt_ids) - extra
         if room < 1:
             _fail(
                 request,
                 GenerationError(
-                    f"prompt has {len(prompt_ids)} tokens; the model's context is {self.lm.context_length}"
+                    f"prompt has {len(prompt_ids)} tokens (+{extra} of its adapter); the model's context is "
+                    f"{self.lm.context_length}"
                 ),
             )
             return None
-        row = Row(request, prompt_ids, min(request.max_new_tokens, room), generator=self._generator(request))
+        row = Row(request, prompt_ids, min(request.max_new_tokens, room), extra, generator=self._generator(request))
         if row.reserved_tokens > self.kv_cache_tokens:
             mb = row.reserved_tokens * self.lm.kv_bytes_per_token / 2**20
             _fail(

@@ -146,6 +146,10 @@ def _dtype(layer: nn.Module) -> torch.dtype:
     return next(layer.mlp.parameters()).dtype
 
 
+def _device(layer: nn.Module) -> torch.device:
+    return next(layer.mlp.parameters()).device
+
+
 def _key(name: str) -> str:
     return name.replace(".", "_")  # a module name cannot hold a dot
 
@@ -158,7 +162,8 @@ def attach(model: nn.Module, params: BottleneckParams) -> nn.Module:
     for layer in _layers(model):
         host = _host(layer)
         for position in params.positions:
-            adapter = BottleneckAdapter(hidden, params.bottleneck_size, params.activation).to(dtype=_dtype(layer))
+            adapter = BottleneckAdapter(hidden, params.bottleneck_size, params.activation)
+            adapter = adapter.to(device=_device(layer), dtype=_dtype(layer))
             getattr(host, position)[TRAINING_NAME] = adapter
         host.route = TRAINING_NAME
     return model
@@ -213,22 +218,13 @@ def install(model: nn.Module, name: str, fmt: BottleneckFormat, weights: dict[st
                 adapter.load_state_dict({k.removeprefix(prefix): weights[k] for k in own})
             except (KeyError, RuntimeError) as exc:
                 raise BottleneckError(f"adapter {name}: weights do not fit the model ({exc})") from exc
-            built.append((index, position, adapter.to(dtype=_dtype(layer)).eval().requires_grad_(False)))
+            placed = adapter.to(device=_device(layer), dtype=_dtype(layer))
+            built.append((index, position, placed.eval().requires_grad_(False)))
     unexpected = sorted(set(weights) - expected)
     if unexpected:
         raise BottleneckError(f"adapter {name}: unexpected weights {unexpected[:3]}")
     for index, position, adapter in built:
         getattr(_host(layers[index]), position)[_key(name)] = adapter
-    return model
-
-
-def load(model: nn.Module, adapter_dir: Path) -> nn.Module:
-    """Offline use (evaluation, export): ``model`` with the adapter applied to every row."""
-    fmt, weights = read(adapter_dir)
-    model = install(model, TRAINING_NAME, fmt, weights)
-    for host in hosts(model):
-        host.route = TRAINING_NAME
-    model.requires_grad_(False)
     return model
 
 

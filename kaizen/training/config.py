@@ -20,9 +20,6 @@ class Method(StrEnum):
     bottleneck = "bottleneck"  # the Adapter (Houlsby et al.): small bottleneck modules after attention and MLP
 
 
-# What the serving engine can hot-swap per request (kaizen.llm.adapters.AdapterManager): prefix/P-tuning change the
-# sequence and partial freezing the base weights, so those adapters are for offline use and export.
-SERVABLE_METHODS = frozenset({Method.lora})
 # Training keeps fp32 master weights whatever the device; bf16 is autocast (TrainingConfig.bf16).
 MASTER_DTYPE = "float32"
 
@@ -127,13 +124,12 @@ class TrainingConfig(BaseModel):
 def default_config(n_examples: int, **overrides: Any) -> TrainingConfig:
     """Sensible defaults for a dataset of ``n_examples`` training examples.
 
-    LoRA in every case, because only LoRA adapters hot-swap per request in the serving engine (prefix tuning and
-    partial freezing change the forward pass or the base weights; choose them explicitly for offline use), and on
-    attention and MLP at rank 16 in every case: a transformer keeps its facts mostly in the MLP weights, and what
-    the flywheel teaches is facts. Measured on the demo domain (2-core CPU, ~25 training examples): rank 8 on
-    attention only lifted rephrased held-out questions from 1/30 to 2/30 closed-book; rank 16 on attention + MLP
-    with eight passes to 6/30, and to 7/8 once the stream held each fact in three phrasings. What the seed's
-    small-data advice changes is the schedule: more passes at a higher rate.
+    LoRA in every case (the other methods are chosen explicitly; kaizen.llm.methods.SERVABLE_METHODS says which of
+    them serving hot-swaps), on attention and MLP at rank 16 in every case: a transformer keeps its facts mostly in
+    the MLP weights, and what the flywheel teaches is facts. Measured on the demo domain (2-core CPU, ~25 training
+    examples): rank 8 on attention only lifted rephrased held-out questions from 1/30 to 2/30 closed-book; rank 16
+    on attention + MLP with eight passes to 6/30, and to 7/8 once the stream held each fact in three phrasings. What
+    the seed's small-data advice changes is the schedule: more passes at a higher rate.
 
     The small-data passes stop at ``SMALL_DATA_MAX_STEPS``: eight passes over 20 examples are 40 steps, over 190
     they would be ~380 (15+ minutes on two CPU cores). The cap keeps a retrain cycle inside ten minutes on that

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from kaizen.training.config import FreezeParams
@@ -49,18 +49,3 @@ def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
 def save(model: nn.Module, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     save_file(trainable_state(model), str(out_dir / WEIGHTS))
-
-
-def load(model: nn.Module, adapter_dir: Path) -> nn.Module:
-    state = load_file(str(Path(adapter_dir) / WEIGHTS))
-    own = dict(model.named_parameters())
-    unknown = sorted(set(state) - set(own))
-    if unknown:
-        raise FreezeError(f"adapter has weights the model lacks: {unknown[:3]}")
-    with torch.no_grad():
-        for name, tensor in state.items():
-            if own[name].shape != tensor.shape:
-                raise FreezeError(f"{name}: adapter shape {tuple(tensor.shape)} != model {tuple(own[name].shape)}")
-            own[name].copy_(tensor.to(own[name].dtype))
-    model.requires_grad_(False)
-    return model

@@ -45,7 +45,3 @@ def attach_ptuning(model: nn.Module, params: PromptParams) -> PeftModel:
 
 def save(model: PeftModel, out_dir: Path) -> None:
     model.save_pretrained(str(out_dir))
-
-
-def load(model: nn.Module, adapter_dir: Path) -> PeftModel:
-    return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)

@@ -11,13 +11,14 @@ from pydantic import BaseModel, Field
 from kaizen.config import Settings
 from kaizen.datasets.examples import DatasetSnapshot
 from kaizen.events import AdapterAction, AdapterEvent, InstructionExample
+from kaizen.llm.methods import SERVABLE_METHODS
 from kaizen.llm.model import LoadedModel, load_model, load_tokenizer
 from kaizen.registry import AdapterManifest, AdapterRegistry, AdapterStatus
 from kaizen.registry.events import adapter_event_for
 from kaizen.registry.store import checksum_dir
 from kaizen.training.adapters import attach, save_adapter
 from kaizen.training.answer_cache import AnswerCache
-from kaizen.training.config import MASTER_DTYPE, SERVABLE_METHODS, Method, TrainingConfig, default_config
+from kaizen.training.config import MASTER_DTYPE, Method, TrainingConfig, default_config
 from kaizen.training.data import TrainingExample, to_training_examples
 from kaizen.training.evaluate import EvalReport, evaluate_with
 from kaizen.training.gate import GateDecision, GatePolicy
@@ -108,10 +109,11 @@ def score_sets(
 
     def generate(prompts: list[str]) -> list[str]:
         if not loaded:
-            loaded.append(exam_model(Path(model_dir), adapter_dir))
+            loaded.append(exam_model(Path(model_dir)))
         return generate_answers(
             loaded[0],
             prompts,
+            adapter_dir=adapter_dir,
             max_new_tokens=config.eval_max_new_tokens,
             batch_size=config.eval_batch_size,
         )
@@ -157,8 +159,9 @@ def register_candidate(
 ) -> AdapterManifest:
     """Register the candidate: promoted (retiring the previous one), canary, or rejected with its metrics.
 
-    An adapter that passed the gate but that serving cannot hot-swap (see ``SERVABLE_METHODS``) stays a candidate:
-    promoting it would make the registry name an adapter no server runs.
+    An adapter that passed the gate but whose method serving cannot hot-swap (``SERVABLE_METHODS``, derived from
+    the methods kaizen/llm/methods serves) stays a candidate: promoting it would make the registry name an
+    adapter no server runs.
     """
     parent = registry.promoted(snapshot.tenant)
     servable = candidate.config.method in SERVABLE_METHODS
@@ -168,8 +171,8 @@ def register_candidate(
     elif not servable:
         status = AdapterStatus.candidate
         reasons.append(
-            f"{candidate.config.method.value} adapters cannot be hot-swapped by serving (LoRA only): "
-            "registered as a candidate, not promoted"
+            f"{candidate.config.method.value} adapters cannot be hot-swapped by serving (servable: "
+            f"{', '.join(sorted(m.value for m in SERVABLE_METHODS))}): registered as a candidate, not promoted"
         )
     elif rollout == "canary":
         status = AdapterStatus.canary
