@@ -17,11 +17,11 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
 
+from flows import tasks
 from flows.bootstrap import bootstrap
 from flows.evaluate import evaluate_adapter
 from flows.retrain import retrain
 from kaizen.config import Settings, get_settings
-from kaizen.datasets.store import DatasetStore
 from kaizen.registry import AdapterRegistry
 from kaizen.training.triggers import TriggerDecision, new_examples_decision, retrain_key, tenant_tag
 
@@ -51,8 +51,7 @@ def watch_new_examples(tenant: str = "default", trigger: bool = True) -> Trigger
     """Start the retrain deployment when settings.retrain_min_new_examples arrived since the last adapter."""
     settings = get_settings()  # from the environment, inside the run: never a (stored) flow parameter
     logger = get_run_logger()
-    store = DatasetStore.from_settings(settings)
-    preview = store.preview(tenant)  # polled every minute: nothing is written until a retrain starts
+    preview = tasks.preview_dataset(settings, tenant)  # nothing is written until a retrain starts
     decision = new_examples_decision(
         AdapterRegistry.from_settings(settings),
         tenant=tenant,

@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from kaizen.config import Settings
 from kaizen.datasets.examples import DatasetSnapshot
+from kaizen.datasets.manifest import DatasetManifest
 from kaizen.datasets.store import DatasetStore
 from kaizen.events import AdapterEvent
 from kaizen.llm.fingerprint import fingerprint
@@ -34,6 +35,15 @@ def snapshot_dataset(settings: Settings, tenant: str, dataset_version: str | Non
     snapshot = store.load(version, tenant=tenant)
     get_run_logger().info("dataset %s: %d examples from %s", snapshot.version, snapshot.size, snapshot.path)
     return snapshot
+
+
+@task(name="preview-dataset", **_TASK)
+def preview_dataset(settings: Settings, tenant: str) -> DatasetManifest:
+    """What a snapshot would hold now, without writing it: the watcher polls this every minute."""
+    store = DatasetStore.from_settings(settings)
+    preview = store.preview(tenant)
+    get_run_logger().info("dataset preview for %s: %d examples in %s", tenant, preview.counts.examples, store.root)
+    return preview
 
 
 @task(name="resolve-base-model", **_TASK)

@@ -76,10 +76,11 @@ def test_the_gate_answers_what_serving_answers_on_the_real_model(base_model_dir:
 def test_an_exam_over_the_memory_cap_fails_and_its_engine_stops(tiny_lm_dir: Path) -> None:
     lm = exam_model(tiny_lm_dir)
     prompts = [f"Question: what is {i} plus {i}?\nAnswer:" for i in range(40)]
+    before = set(threading.enumerate())  # engines of other tests in this process are not this exam's
     with MemoryGuard(1, interval=0.01) as guard:
         ballast = torch.ones(64 * 2**20 // 4)  # 64 MB more than when the guard started
         guard.sample()
         with pytest.raises(MemoryCapExceeded, match="KAIZEN_RETRAIN_MEMORY_MB"):
             complete_all(lm, prompts, max_new_tokens=8, batch_size=2)
         del ballast
-    assert not [t for t in threading.enumerate() if t.name == "kaizen-llm-worker"]
+    assert not [t for t in set(threading.enumerate()) - before if t.name == "kaizen-llm-worker"]
