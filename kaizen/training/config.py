@@ -66,6 +66,7 @@ class TrainingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: Method = Method.lora
+    method_reason: str = Field("", description="Why this method: auto's measured choice, or the setting.")
     lora: LoraParams = Field(default_factory=LoraParams)
     prompt: PromptParams = Field(default_factory=PromptParams)
     freeze: FreezeParams = Field(default_factory=FreezeParams)
