@@ -46,13 +46,17 @@ def test_no_measurement_means_lora() -> None:
         (500, SMALL, Method.lora),
         (20, LARGE, Method.bottleneck),
         (20, 800_000_000, Method.bottleneck),
+        (20, 10_000_000_000, Method.lora),  # no row within 4x of a 10B model: no evidence
         (20, None, Method.freeze),  # model size unknown: data size alone (the first nearest row wins the tie)
     ],
 )
 def test_nearest_row_decides(n: int, params: int | None, expected: Method) -> None:
     picked = choose_method(n, params, TABLE)
-    assert picked.method == expected
-    assert expected.value in picked.reason and f"n_train={picked.row.n_train}" in picked.reason
+    assert picked.method == expected and expected.value in picked.reason
+    if params and params > 4 * LARGE:
+        assert picked.row is None and "no measurement for a model of this size" in picked.reason
+    else:
+        assert f"n_train={picked.row.n_train}" in picked.reason
 
 
 def test_no_gain_anywhere_falls_back_to_lora_and_says_why() -> None:

@@ -3,7 +3,8 @@
 The table (kaizen/data/method_choice.json) is written by ``bench/training.py``: each row is one benchmark run of
 every method on the demo domain at one (model, n_train). Nearness is on a log scale in both axes (a 270M model is
 as far from 1B as 20 examples are from ~75). Without a row, or when no method beat the base model in the nearest
-row, the choice is LoRA, the default every other path uses.
+row, the choice is LoRA, the default every other path uses. Rows of a model more than ``MODEL_RANGE`` times larger or
+smaller do not count: what a 270M model measured says little about a 7B one.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 TABLE = Path(__file__).resolve().parent.parent / "data" / "method_choice.json"
 FALLBACK = Method.lora
+MODEL_RANGE = 4.0
 
 
 class MeasuredRow(BaseModel):
@@ -75,10 +77,17 @@ def _distance(row: MeasuredRow, model_params: int | None, n_train: int) -> float
 def choose_method(n_train: int, model_params: int | None = None, table: ChoiceTable | None = None) -> MethodChoice:
     """The measured best method for the row nearest (``model_params``, ``n_train``); LoRA without evidence."""
     table = load_table() if table is None else table
-    if not table.rows:
-        return MethodChoice(method=FALLBACK, reason=f"auto: no measurement in the method table, {FALLBACK.value}")
-    row = min(table.rows, key=lambda r: _distance(r, model_params, n_train))
     size = f"{model_params:,} params" if model_params else "model size unknown"
+    rows = [
+        r
+        for r in table.rows
+        if not model_params or abs(math.log(model_params / r.model_params)) <= math.log(MODEL_RANGE)
+    ]
+    if not rows:
+        reason = f"auto ({size}): no measurement for a model of this size in the method table, {FALLBACK.value}"
+        log.info(reason)
+        return MethodChoice(method=FALLBACK, reason=reason)
+    row = min(rows, key=lambda r: _distance(r, model_params, n_train))
     where = f"nearest measurement {row.model} ({row.model_params:,} params), n_train={row.n_train}"
     best = row.best()
     if best is None:
