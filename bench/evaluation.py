@@ -27,28 +27,30 @@ import torch
 RESULTS = Path(__file__).parent / "results" / "evaluation.json"
 
 
-def _examples(questions: int) -> tuple[list[Any], list[Any]]:
-    from kaizen.demo.domain import shipped_domain
+def domain_example(q: Any, docs: dict[str, Any], open_book: bool) -> Any:
+    """A demo question as a training/exam example; open-book ones carry the answering document as the source."""
     from kaizen.training.data import TrainingExample
     from kaizen.training.prompting import as_source
 
+    doc = docs[q.document_id]
+    sources = [as_source(1, doc.title, doc.text, 800)] if open_book else []
+    return TrainingExample(
+        example_id=q.question_id,
+        kind="raft" if open_book else "instruction",
+        question=q.question,
+        reference=q.answer,
+        sources=sources,
+        oracle_numbers=[1] if open_book else [],
+    )
+
+
+def _examples(questions: int) -> tuple[list[Any], list[Any]]:
+    from kaizen.demo.domain import shipped_domain
+
     domain = shipped_domain()
     docs = domain.documents_by_id()
-
-    def example(q: Any, open_book: bool) -> TrainingExample:
-        doc = docs[q.document_id]
-        sources = [as_source(1, doc.title, doc.text, 800)] if open_book else []
-        return TrainingExample(
-            example_id=q.question_id,
-            kind="raft" if open_book else "instruction",
-            question=q.question,
-            reference=q.answer,
-            sources=sources,
-            oracle_numbers=[1] if open_book else [],
-        )
-
-    train = [example(q, False) for q in domain.questions("stream")]
-    heldout = [example(q, True) for q in domain.questions("heldout") if q.kind == "lookup"][:questions]
+    train = [domain_example(q, docs, False) for q in domain.questions("stream")]
+    heldout = [domain_example(q, docs, True) for q in domain.questions("heldout") if q.kind == "lookup"][:questions]
     return train, heldout
 
 

@@ -153,7 +153,10 @@ class Settings(BaseSettings):
         description="Resident memory a retrain may use; past it the run fails with the reason (0 = no cap).",
     )
     training_method: str = Field(
-        "auto", pattern=r"^(auto|lora|prefix|ptuning|freeze)$", description="auto = chosen by dataset size."
+        "auto",
+        pattern=r"^(auto|lora|prefix|ptuning|freeze|bottleneck)$",
+        description="auto = the method measured best for the nearest model and dataset size "
+        "(kaizen/data/method_choice.json, written by bench/training.py); LoRA without a measurement.",
     )
     retrain_gate_metric: str = Field(
         "contains",

@@ -66,6 +66,7 @@ class TrainingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: Method = Method.lora
+    method_reason: str = Field("", description="Why this method: auto's measured choice, or the setting.")
     lora: LoraParams = Field(default_factory=LoraParams)
     prompt: PromptParams = Field(default_factory=PromptParams)
     freeze: FreezeParams = Field(default_factory=FreezeParams)
@@ -124,8 +125,8 @@ class TrainingConfig(BaseModel):
 def default_config(n_examples: int, **overrides: Any) -> TrainingConfig:
     """Sensible defaults for a dataset of ``n_examples`` training examples.
 
-    LoRA in every case (the other methods are chosen explicitly; kaizen.llm.methods.SERVABLE_METHODS says which of
-    them serving hot-swaps), on attention and MLP at rank 16 in every case: a transformer keeps its facts mostly in
+    LoRA unless ``method`` is given (retrain.resolve_config gives ``auto``'s measured choice, kaizen.training.choice),
+    on attention and MLP at rank 16 in every case: a transformer keeps its facts mostly in
     the MLP weights, and what the flywheel teaches is facts. Measured on the demo domain (2-core CPU, ~25 training
     examples): rank 8 on attention only lifted rephrased held-out questions from 1/30 to 2/30 closed-book; rank 16
     on attention + MLP with eight passes to 6/30, and to 7/8 once the stream held each fact in three phrasings. What

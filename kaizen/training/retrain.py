@@ -13,11 +13,13 @@ from kaizen.datasets.examples import DatasetSnapshot
 from kaizen.events import AdapterAction, AdapterEvent, InstructionExample
 from kaizen.llm.methods import SERVABLE_METHODS
 from kaizen.llm.model import LoadedModel, load_model, load_tokenizer
+from kaizen.llm.prepare import default_model_dir
 from kaizen.registry import AdapterManifest, AdapterRegistry, AdapterStatus
 from kaizen.registry.events import adapter_event_for
 from kaizen.registry.store import checksum_dir
 from kaizen.training.adapters import attach, save_adapter
 from kaizen.training.answer_cache import AnswerCache
+from kaizen.training.choice import choose_method, model_parameters
 from kaizen.training.config import MASTER_DTYPE, Method, TrainingConfig, default_config
 from kaizen.training.data import TrainingExample, to_training_examples
 from kaizen.training.evaluate import EvalReport, evaluate_with
@@ -44,13 +46,31 @@ class Candidate(BaseModel):
 
 
 def resolve_config(
-    settings: Settings, n_train: int, *, method: str | None = None, overrides: dict[str, Any] | None = None
+    settings: Settings,
+    n_train: int,
+    *,
+    method: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    model_params: int | None = None,
 ) -> TrainingConfig:
+    """The training config for ``n_train`` examples; ``auto`` takes the measured best method (kaizen.training.choice)
+    for the base model's size (``model_params``, else read from the configured model's files when they exist)."""
     chosen = method or settings.training_method
     extra = dict(overrides or {})
-    if chosen != "auto":
-        extra.setdefault("method", Method(chosen))
+    if "method" in extra:
+        extra.setdefault("method_reason", "set explicitly")
+    elif chosen != "auto":
+        extra.update(method=Method(chosen), method_reason=f"training_method={chosen}")
+    else:
+        choice = choose_method(n_train, model_params if model_params is not None else base_model_params(settings))
+        extra.update(method=choice.method, method_reason=choice.reason)
     return default_config(n_train, **extra)
+
+
+def base_model_params(settings: Settings) -> int | None:
+    """The configured base model's parameter count, without preparing or loading it (None if not there yet)."""
+    model_dir = Path(settings.base_model).expanduser() if settings.base_model else default_model_dir(settings)
+    return model_parameters(model_dir) if model_dir.is_dir() else None
 
 
 def accepted_keys(snapshot: DatasetSnapshot) -> list[str]:
