@@ -142,6 +142,6 @@ def test_retrain_promotes_an_adapter_that_knows_the_facts(
     facts = to_training_examples(fact_examples())[::3]
     base = evaluate(exam_model(real_model_dir), facts, max_new_tokens=16).metrics
     tuned = evaluate(
-        exam_model(real_model_dir, registry.adapter_path(outcome.version)), facts, max_new_tokens=16
+        exam_model(real_model_dir), facts, adapter_dir=registry.adapter_path(outcome.version), max_new_tokens=16
     ).metrics
     assert tuned["contains"] >= base["contains"] + 0.5, (base, tuned)

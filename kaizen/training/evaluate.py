@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from statistics import fmean
 from typing import Literal
 
@@ -79,12 +80,17 @@ def evaluate(
     lm: LoadedModel,
     examples: Sequence[TrainingExample],
     *,
+    adapter_dir: Path | None = None,
     max_new_tokens: int = 48,
     batch_size: int = 8,
     cache: AnswerCache | None = None,
 ) -> EvalReport:
+    """Score ``examples`` answered by ``lm`` with the saved adapter in ``adapter_dir`` (None: the model as it is)."""
+
     def generate(prompts: list[str]) -> list[str]:
-        return generate_answers(lm, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        return generate_answers(
+            lm, prompts, adapter_dir=adapter_dir, max_new_tokens=max_new_tokens, batch_size=batch_size
+        )
 
     return evaluate_with(generate, examples, max_new_tokens=max_new_tokens, cache=cache)
 
