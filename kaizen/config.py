@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         3, ge=0, le=20, description="Distractor chunks per RAFT example; oracle + distractors ~ the rag top_k."
     )
     raft_oracle_probability: float = Field(0.8, ge=0.0, le=1.0, description="RAFT's P: share keeping the oracle.")
+    raft_chain_of_thought: bool = Field(
+        True, description="RAFT answers quote the oracle before answering (bench/raft.py measures with and without)."
+    )
 
     # --- retrieval -----------------------------------------------------------------------------
     vector_store_url: str = Field(

@@ -7,12 +7,15 @@ from datetime import timedelta
 
 import pytest
 
+from kaizen.config import Settings
 from kaizen.curation.pipeline import Curator, CuratorConfig
 from kaizen.curation.policy import FeedbackPolicy, Verdict
 from kaizen.curation.raft import BEGIN_QUOTE, END_QUOTE, RaftConfig, keeps_oracle
 from kaizen.curation.records import Outcome
 from kaizen.events import Feedback, Thumbs, Turn
 from kaizen.retrieval.types import Chunk
+from kaizen.training.data import from_raft
+from kaizen.training.prompting import answer_target
 from tests.support.curation_events import PARIS, T0, feedback, response
 
 
@@ -242,6 +245,26 @@ def test_raft_example_has_oracle_distractors_and_quoted_reasoning() -> None:
     assert f"{BEGIN_QUOTE}{PARIS}{END_QUOTE}" in raft.answer
     assert raft.answer.endswith(f"##Answer: {resp.answer}")
     assert raft.final_answer == resp.answer and raft.knowledge_base == "kb"
+
+
+def test_raft_without_chain_of_thought_answers_alone_and_trains_the_short_target() -> None:
+    kb = FakeKb()
+    config = CuratorConfig(raft=RaftConfig(oracle_probability=1.0, distractors=2, chain_of_thought=False))
+    curator = Curator(config, lookup=kb, distractor_source=kb)
+    resp = response()
+    curator.add_response(resp)
+    raft = curator.add_feedback(feedback(resp, thumbs=Thumbs.up)).raft
+    assert raft is not None and raft.answer == raft.final_answer == resp.answer
+    assert BEGIN_QUOTE not in raft.answer and [d.chunk_id for d in raft.documents if d.oracle] == ["geo#0"]
+    example = from_raft(raft)
+    assert example.quoted == ""  # nothing to quote: the open-book target is the answer and its citation
+    assert example.target(open_book=True) == answer_target(resp.answer, example.oracle_numbers)
+
+
+def test_settings_carry_the_raft_chain_of_thought_choice() -> None:
+    settings = Settings(raft_chain_of_thought=False, raft_distractors=2, raft_oracle_probability=0.5)
+    raft = CuratorConfig.from_settings(settings).raft
+    assert (raft.chain_of_thought, raft.distractors, raft.oracle_probability) == (False, 2, 0.5)
 
 
 def test_raft_oracle_named_by_the_user_and_left_out_with_probability() -> None:

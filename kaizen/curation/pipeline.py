@@ -38,7 +38,11 @@ class CuratorConfig(BaseModel):
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> CuratorConfig:
-        raft = RaftConfig(distractors=settings.raft_distractors, oracle_probability=settings.raft_oracle_probability)
+        raft = RaftConfig(
+            distractors=settings.raft_distractors,
+            oracle_probability=settings.raft_oracle_probability,
+            chain_of_thought=settings.raft_chain_of_thought,
+        )
         return cls.model_validate({"feedback_wait_seconds": settings.feedback_wait_seconds, "raft": raft, **overrides})
 
 

@@ -32,6 +32,9 @@ class RaftConfig(BaseModel):
     enabled: bool = True
     oracle_probability: float = Field(0.8, ge=0.0, le=1.0, description="P: share of examples keeping the oracle.")
     distractors: int = Field(3, ge=0, le=20, description="k: distractor chunks per example.")
+    chain_of_thought: bool = Field(
+        True, description="The answer quotes the oracle before the final answer (RAFT's CoT); else the answer alone."
+    )
 
 
 @runtime_checkable
@@ -179,7 +182,7 @@ class RaftBuilder:
             question=response.question,
             documents=documents,
             oracle_included=include,
-            answer=chain_of_thought(oracles, quotes, final_answer),
+            answer=chain_of_thought(oracles, quotes, final_answer) if self.config.chain_of_thought else final_answer,
             final_answer=final_answer,
             knowledge_base=kb,
         )
