@@ -130,6 +130,8 @@ def curate_examples(kb: Any, settings: Any, questions: list[Any], arm: Arm, top_
             retrieved_chunk_ids=[h.chunk.chunk_id for h in hits],
         )
         feedback = Feedback(
+            # a fixed id: the RAFT example's id, and so its P draw (keeps_oracle), is the same in every arm and run
+            event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"bench-raft-feedback:{q.question_id}"),
             tenant=TENANT,
             response_id=response.response_id,
             thumbs=Thumbs.down,

@@ -231,7 +231,7 @@ class FakeKb:
 
 def test_raft_example_has_oracle_distractors_and_quoted_reasoning() -> None:
     kb = FakeKb()
-    config = CuratorConfig(raft=RaftConfig(oracle_probability=1.0, distractors=4))
+    config = CuratorConfig(raft=RaftConfig(oracle_probability=1.0, distractors=4, chain_of_thought=True))
     curator = Curator(config, lookup=kb, distractor_source=kb)
     resp = response()
     curator.add_response(resp)
@@ -269,7 +269,7 @@ def test_settings_carry_the_raft_chain_of_thought_choice() -> None:
 
 def test_raft_oracle_named_by_the_user_and_left_out_with_probability() -> None:
     kb = FakeKb()
-    config = CuratorConfig(raft=RaftConfig(oracle_probability=0.0, distractors=2))
+    config = CuratorConfig(raft=RaftConfig(oracle_probability=0.0, distractors=2, chain_of_thought=True))
     curator = Curator(config, lookup=kb, distractor_source=kb)
     resp = response(answer="Brie.", question="Which cheese is mentioned?")
     curator.add_response(resp)
@@ -282,7 +282,9 @@ def test_raft_oracle_named_by_the_user_and_left_out_with_probability() -> None:
 
 def test_raft_oracle_named_by_the_user_is_found_even_when_the_response_never_saw_it() -> None:
     kb = FakeKb()
-    curator = Curator(CuratorConfig(raft=RaftConfig(oracle_probability=1.0, distractors=2)), lookup=kb)
+    curator = Curator(
+        CuratorConfig(raft=RaftConfig(oracle_probability=1.0, distractors=2, chain_of_thought=True)), lookup=kb
+    )
     closed_book = response(question="Where is Berlin?", answer="In France.", cited=False)
     curator.add_response(closed_book)
     fb = feedback(closed_book, thumbs=Thumbs.down, correction="Germany", source_document_ids=["geo"])
@@ -300,7 +302,9 @@ def test_raft_oracle_named_by_the_user_is_found_even_when_the_response_never_saw
 
 def test_raft_oracle_of_an_unsourced_correction_is_the_seen_chunk_holding_it() -> None:
     kb = FakeKb()
-    curator = Curator(CuratorConfig(raft=RaftConfig(oracle_probability=1.0, distractors=2)), lookup=kb)
+    curator = Curator(
+        CuratorConfig(raft=RaftConfig(oracle_probability=1.0, distractors=2, chain_of_thought=True)), lookup=kb
+    )
     # The wrong answer cited geo#0 (Paris); the correct one is in geo#1, which was retrieved but not cited.
     wrong = response(question="Where is Berlin?", answer="In France [1].")
     curator.add_response(wrong)
@@ -317,7 +321,7 @@ def test_raft_oracle_of_an_unsourced_correction_is_the_seen_chunk_holding_it() -
 
 
 def test_raft_falls_back_to_citation_quotes_without_a_chunk_store() -> None:
-    curator = Curator(CuratorConfig(raft=RaftConfig(oracle_probability=1.0)))
+    curator = Curator(CuratorConfig(raft=RaftConfig(oracle_probability=1.0, chain_of_thought=True)))
     resp = response()
     curator.add_response(resp)
     raft = curator.add_feedback(feedback(resp, thumbs=Thumbs.up)).raft

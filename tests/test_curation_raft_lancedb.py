@@ -59,7 +59,7 @@ def _response(question: str, answer: str, strategy: str, **extra: object) -> Int
 def test_distractors_come_from_the_knowledge_base(tmp_path: Path) -> None:
     store = _store(tmp_path / "lancedb")
     assert isinstance(store, DistractorSource)
-    config = CuratorConfig(raft=RaftConfig(oracle_probability=1.0, distractors=3))
+    config = CuratorConfig(raft=RaftConfig(oracle_probability=1.0, distractors=3, chain_of_thought=True))
     curator = Curator(config, distractor_source=store)
     resp = _response(
         "What is the capital of France?",
@@ -87,7 +87,7 @@ def test_distractors_come_from_the_knowledge_base(tmp_path: Path) -> None:
 def test_a_named_document_is_read_from_the_knowledge_base(tmp_path: Path) -> None:
     store = _store(tmp_path / "lancedb")
     assert isinstance(store, ChunkLookup)
-    config = CuratorConfig(raft=RaftConfig(oracle_probability=1.0, distractors=2))
+    config = CuratorConfig(raft=RaftConfig(oracle_probability=1.0, distractors=2, chain_of_thought=True))
     curator = Curator(config, lookup=store, distractor_source=store)
     closed_book = _response("Where is Comte made?", "In Normandy.", "direct")
     curator.add_response(closed_book)
@@ -107,7 +107,11 @@ def test_a_named_document_is_read_from_the_knowledge_base(tmp_path: Path) -> Non
 
 def test_a_knowledge_base_the_store_lacks_falls_back_to_the_citation_quotes(tmp_path: Path) -> None:
     store = _store(tmp_path / "lancedb")
-    curator = Curator(CuratorConfig(raft=RaftConfig(oracle_probability=1.0)), lookup=store, distractor_source=store)
+    curator = Curator(
+        CuratorConfig(raft=RaftConfig(oracle_probability=1.0, chain_of_thought=True)),
+        lookup=store,
+        distractor_source=store,
+    )
     resp = _response(
         "What is the capital of France?",
         "Paris.",

@@ -20,7 +20,7 @@ from tests.support.curation_events import feedback, response
 
 def curated(n: int = 6, tenant: str = "acme") -> list[CurationResult]:
     """A realistic mix: accepted, corrected, rejected pair, a refusal, a near duplicate, PII."""
-    curator = Curator(CuratorConfig(raft=RaftConfig(oracle_probability=1.0)))
+    curator = Curator(CuratorConfig(raft=RaftConfig(oracle_probability=1.0, chain_of_thought=True)))
     items = [
         (response("The capital of France is Paris.", tenant=tenant), {"thumbs": Thumbs.up}),
         (response("Lyon.", "Which city is the capital of France?", tenant=tenant), {"correction": "Paris is."}),

@@ -33,7 +33,7 @@ class RaftConfig(BaseModel):
     oracle_probability: float = Field(0.8, ge=0.0, le=1.0, description="P: share of examples keeping the oracle.")
     distractors: int = Field(3, ge=0, le=20, description="k: distractor chunks per example.")
     chain_of_thought: bool = Field(
-        True, description="The answer quotes the oracle before the final answer (RAFT's CoT); else the answer alone."
+        False, description="The answer quotes the oracle before the final answer (RAFT's CoT); else the answer alone."
     )
 
 
