@@ -133,7 +133,7 @@ def stop_up(up: subprocess.Popen[bytes]) -> int | None:
 def retrain_report(probe: PrefectProbe, cap_mb: int, samples: list[Sample]) -> dict[str, object]:
     runs = probe.flow_runs()
     retrains = sorted((r for r in runs if r.flow == RETRAIN_FLOW), key=lambda r: r.start_time or "~")
-    watches = [r for r in runs if r.flow == "watch-new-examples"]
+    watches = [r for r in runs if r.flow == "watch-new-examples" and r.start_time]
     logs = probe.logs([r.id for r in retrains + watches if r.start_time])
     sampled = sampled_retrain_peaks(samples)
     now = datetime.now(UTC)
