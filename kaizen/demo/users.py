@@ -13,6 +13,7 @@ from kaizen.config import Settings
 from kaizen.demo.domain import DemoQuestion
 from kaizen.demo.report import AnswerRecord
 from kaizen.events import Feedback, InteractionRequest, InteractionResponse, Mode, RequestOptions, Thumbs
+from kaizen.gateway.schemas import FeedbackBody, InteractionBody
 from kaizen.streaming.consumer import EventReader
 from kaizen.streaming.producer import EventProducer
 from kaizen.topics import Topics
@@ -94,6 +95,11 @@ class SimulatedUsers:
             options=RequestOptions(max_new_tokens=self.max_new_tokens, temperature=0.0, top_k=RAG_TOP_K),
         )
 
+    def body(self, question: DemoQuestion, mode: Mode, *, salt: str, with_pii: bool = False) -> InteractionBody:
+        """The same request as a gateway caller sends it: the gateway takes the tenant from the token."""
+        request = self._request(question, mode, salt=salt, with_pii=with_pii)
+        return InteractionBody(**request.model_dump(include=set(InteractionBody.model_fields)))
+
     def ask(
         self,
         questions: Sequence[DemoQuestion],
@@ -149,6 +155,13 @@ class SimulatedUsers:
             source_document_ids=[exchange.question.document_id] if cites else [],
             labels=["wrong_answer"],
         )
+
+    def feedback_body(self, exchange: Exchange) -> FeedbackBody | None:
+        """``feedback_for`` as a gateway caller posts it."""
+        feedback = self.feedback_for(exchange)
+        if feedback is None:
+            return None
+        return FeedbackBody(**feedback.model_dump(include=set(FeedbackBody.model_fields)))
 
     def send_feedback(self, exchanges: Sequence[Exchange]) -> list[Feedback]:
         sent = [fb for fb in map(self.feedback_for, exchanges) if fb is not None]

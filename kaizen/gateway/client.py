@@ -94,6 +94,9 @@ class GatewayClient:
     def feedback(self, body: dict[str, Any]) -> uuid.UUID:
         return uuid.UUID(self._check(self._http.post("/v1/feedback", json=body))["event_id"])
 
+    def document(self, body: dict[str, Any]) -> uuid.UUID:
+        return uuid.UUID(self._check(self._http.post("/v1/documents", json=body))["event_id"])
+
     def close(self) -> None:
         self._http.close()
 
