@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from prefect import flow, get_client, get_run_logger, serve
 from prefect.client.schemas.filters import (
     FlowFilter,
     FlowFilterName,
     FlowRunFilter,
-    FlowRunFilterExpectedStartTime,
     FlowRunFilterState,
     FlowRunFilterStateType,
     FlowRunFilterTags,
 )
 from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
+from prefect.deployments.runner import RunnerDeployment
 
 from flows import tasks
 from flows.bootstrap import bootstrap
@@ -26,8 +24,8 @@ from kaizen.registry import AdapterRegistry
 from kaizen.training.triggers import TriggerDecision, new_examples_decision, retrain_key, tenant_tag
 
 RETRAIN_ON_DATA = "retrain/retrain-on-data"
-# Waiting for the retrain slot is RUNNING (inside the flow); a retry is SCHEDULED. Future runs of the interval
-# schedule are SCHEDULED too, but not yet due: they do not count.
+# Waiting for the retrain slot is RUNNING (inside the flow); a triggered run not yet picked up, or a retry, is
+# SCHEDULED. No schedule runs the retrain flow itself (both only trigger it), so a SCHEDULED run is one that is due.
 IN_FLIGHT = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
 
 
@@ -39,7 +37,6 @@ def retrain_in_flight(tenant: str) -> str | None:
             flow_run_filter=FlowRunFilter(
                 tags=FlowRunFilterTags(all_=[tenant_tag(tenant)]),
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=IN_FLIGHT)),
-                expected_start_time=FlowRunFilterExpectedStartTime(before_=datetime.now(UTC)),
             ),
             limit=1,
         )
@@ -47,8 +44,11 @@ def retrain_in_flight(tenant: str) -> str | None:
 
 
 @flow(name="watch-new-examples")
-def watch_new_examples(tenant: str = "default", trigger: bool = True) -> TriggerDecision | None:
-    """Start the retrain deployment when settings.retrain_min_new_examples arrived since the last adapter."""
+def watch_new_examples(
+    tenant: str = "default", trigger: bool = True, threshold: int | None = None
+) -> TriggerDecision | None:
+    """Start the retrain deployment when ``threshold`` (default settings.retrain_min_new_examples) examples arrived
+    since the last adapter, unless a retrain of the tenant is already queued or running."""
     settings = get_settings()  # from the environment, inside the run: never a (stored) flow parameter
     logger = get_run_logger()
     preview = tasks.preview_dataset(settings, tenant)  # nothing is written until a retrain starts
@@ -56,7 +56,7 @@ def watch_new_examples(tenant: str = "default", trigger: bool = True) -> Trigger
         AdapterRegistry.from_settings(settings),
         tenant=tenant,
         dataset_examples=preview.counts.examples,
-        threshold=settings.retrain_min_new_examples,
+        threshold=threshold or settings.retrain_min_new_examples,
         dataset_version=preview.version,
     )
     logger.info("%d new examples (threshold %d)", decision.new_examples, decision.threshold)
@@ -76,26 +76,30 @@ def watch_new_examples(tenant: str = "default", trigger: bool = True) -> Trigger
     return decision
 
 
-def serve_deployments(settings: Settings, tenants: list[str]) -> None:
-    """Blocks, running the deployments' schedules; Ctrl-C stops."""
+def deployments(settings: Settings, tenants: list[str]) -> list[RunnerDeployment]:
+    """Per tenant, two schedules that both only *trigger* ``retrain-on-data``, through the same checks: the watch
+    polls for ``retrain_min_new_examples`` new examples, and the interval retrains on any new data at all. Neither
+    starts a retrain while one is queued or running, or on data a retrain has already seen."""
     interval = settings.retrain_interval_seconds
-    deployments = []
+    found = []
     for tenant in tenants:
         suffix = "" if tenant == "default" else f"-{tenant}"
-        deployments += [
-            retrain.to_deployment(
-                name=f"retrain-interval{suffix}",
-                interval=interval,
-                parameters={"tenant": tenant},
-                tags=[tenant_tag(tenant)],
+        found += [
+            watch_new_examples.to_deployment(
+                name=f"retrain-interval{suffix}", interval=interval, parameters={"tenant": tenant, "threshold": 1}
             ),
             watch_new_examples.to_deployment(
                 name=f"watch{suffix}", interval=max(10, min(60, interval)), parameters={"tenant": tenant}
             ),
         ]
-    deployments += [
+    return [
+        *found,
         retrain.to_deployment(name="retrain-on-data"),
         evaluate_adapter.to_deployment(name="evaluate"),
         bootstrap.to_deployment(name="bootstrap"),
     ]
-    serve(*deployments)
+
+
+def serve_deployments(settings: Settings, tenants: list[str]) -> None:
+    """Blocks, running the deployments' schedules; Ctrl-C stops."""
+    serve(*deployments(settings, tenants))

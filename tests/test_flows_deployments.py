@@ -61,6 +61,10 @@ def test_polls_during_a_queued_or_running_retrain_start_exactly_one(
         with settings_environment(settings):  # flows read their settings inside the run
             return watch_new_examples(tenant=tenant)
 
+    def watch_interval(tenant: str) -> TriggerDecision | None:
+        with settings_environment(settings):
+            return watch_new_examples(tenant=tenant, threshold=1)
+
     versions_before = DatasetStore.from_settings(settings).list_versions()
     stage(settings, "acme", 4)
 
@@ -72,17 +76,24 @@ def test_polls_during_a_queued_or_running_retrain_start_exactly_one(
     # Polling writes no dataset version: only a retrain does.
     assert DatasetStore.from_settings(settings).list_versions() == versions_before
 
+    # The hourly schedule goes through the same check: any new data would do, but not while a retrain waits.
+    assert watch_interval(tenant="acme").blocked_by == runs[0].name
+
     with get_client(sync_client=True) as client:
         client.set_flow_run_state(runs[0].id, Running(), force=True)
         assert watch(tenant="acme").blocked_by == runs[0].name
+        assert watch_interval(tenant="acme").blocked_by == runs[0].name
         # Finished without registering (as if it crashed after the run ended): the same data never starts a
         # second run, the idempotency key returns the first.
         client.set_flow_run_state(runs[0].id, Completed(), force=True)
     watch(tenant="acme")
+    watch_interval(tenant="acme")
     assert len(retrain_runs("acme")) == 1
 
     stage(settings, "acme", 3, start=4)  # new data: a new retrain
     watch(tenant="acme")
+    assert len(retrain_runs("acme")) == 2
+    assert watch_interval(tenant="acme").blocked_by is not None
     assert len(retrain_runs("acme")) == 2
     stage(settings, "globex", 5)  # another tenant is not blocked by acme's run
     assert watch(tenant="globex").retrain
@@ -112,3 +123,18 @@ def test_a_dataset_already_trained_on_does_not_trigger_again(tmp_path: Path) -> 
     assert again.new_examples == 3 and not again.retrain
     moved_on = new_examples_decision(registry, tenant="acme", dataset_examples=5, threshold=3, dataset_version="v2")
     assert moved_on.retrain
+
+
+def test_no_schedule_starts_a_retrain_itself(kaizen_settings: Settings) -> None:
+    """Schedules only trigger ``retrain-on-data`` through the watch's checks: a scheduled retrain flow would start
+    beside a running one and train on the same data again (the storm of #19)."""
+    from flows.deployments import deployments
+
+    found = deployments(kaizen_settings.with_overrides(retrain_interval_seconds=3600), ["default", "acme"])
+    scheduled = {d.name: d for d in found if d.schedules}
+    assert set(scheduled) == {"retrain-interval", "watch", "retrain-interval-acme", "watch-acme"}
+    assert {d.flow_name for d in scheduled.values()} == {"watch-new-examples"}
+    assert scheduled["retrain-interval-acme"].parameters == {"tenant": "acme", "threshold": 1}
+    assert scheduled["watch"].parameters == {"tenant": "default"}
+    assert scheduled["retrain-interval"].schedules[0].schedule.interval.total_seconds() == 3600
+    assert {d.name for d in found if not d.schedules} == {"retrain-on-data", "evaluate", "bootstrap"}
