@@ -46,7 +46,7 @@ def test_a_finished_flow_run_keeps_no_secret(prefect_harness: None, tmp_path: Pa
         logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
         artifacts = client.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
     assert run.state is not None and run.state.is_completed()
-    assert run.parameters == {"tenant": "acme", "trigger": False}
+    assert run.parameters == {"tenant": "acme", "trigger": False, "threshold": None}
     assert task_runs, "the flow's tasks ran and are recorded"
     # The run used the caller's settings, read from the environment inside it: its dataset is under their data dir.
     assert any(str(settings.data_dir.resolve()) in log.message for log in logs), [log.message for log in logs]
