@@ -99,10 +99,16 @@ def transformers_cb(lm: LoadedModel, model: Any, prompts: list[str], plan: Trace
     config = GenerationConfig(
         max_new_tokens=max(t for _, _, t in plan), do_sample=False, eos_token_id=lm.eos_ids, pad_token_id=lm.pad_id
     )
-    cb = ContinuousBatchingConfig(
-        block_size=32, num_blocks=128, max_batch_tokens=256, max_requests_per_batch=max_batch_size
-    )
     encoded = [lm.tokenizer(p).input_ids for p in prompts]
+    # Room for a full batch of the longest prompt and answer (128 blocks of 32 at batch 8 and 24 tokens).
+    row_tokens = max(len(ids) for ids in encoded) + config.max_new_tokens
+    blocks = max(128, -(-max_batch_size * row_tokens // 32) * 2)
+    cb = ContinuousBatchingConfig(
+        block_size=32,
+        num_blocks=blocks,
+        max_batch_tokens=max(256, 8 * max_batch_size),
+        max_requests_per_batch=max_batch_size,
+    )
     manager = model.init_continuous_batching(generation_config=config, continuous_batching_config=cb)
     manager.start()
     try:

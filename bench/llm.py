@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from pydantic import BaseModel
 from transformers import AutoModelForCausalLM
 
 # ``make bench`` runs this file as a script: the repository root must be importable for ``bench._llm_arrivals``.
@@ -77,7 +78,7 @@ async def batching(engine: GenerationEngine, tokens: int) -> dict[str, float]:
 
 
 async def overhead(engine: GenerationEngine, lm: LoadedModel, tokens: int, repeats: int) -> dict[str, float]:
-    ids = lm.tokenizer(PROMPTS[1], return_tensors="pt")
+    ids = lm.tokenizer(PROMPTS[1], return_tensors="pt").to(lm.device)
     bare, through = [], []
     for _ in range(repeats):  # interleaved so machine load affects both alike
         start = time.perf_counter()
@@ -172,20 +173,22 @@ async def swaps(engine: GenerationEngine, manager: AdapterManager, versions: lis
     }
 
 
-def dtype_prefill(model_dir: Path, quick: bool) -> dict:
+def dtype_prefill(model_dir: Path, quick: bool, device: torch.device) -> dict:
     """Prefill and one decode step per dtype, side by side: the reason float32 is the CPU default."""
     rows, width = (2, 256) if quick else (4, 600)
-    ids = torch.randint(10, 1000, (rows, width))
+    ids = torch.randint(10, 1000, (rows, width), device=device)
     out: dict = {"batch": rows, "prompt_tokens": width}
     for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
-        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype).eval()
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype).to(device).eval()
         with torch.inference_mode():
             model(ids[:, :16], logits_to_keep=1)  # warm-up
             start = time.perf_counter()
             cache = model(ids, use_cache=True, logits_to_keep=1).past_key_values
+            synchronize(device)
             prefill = time.perf_counter() - start
             start = time.perf_counter()
             model(ids[:, :1], past_key_values=cache, use_cache=True, logits_to_keep=1)
+            synchronize(device)
             step = time.perf_counter() - start
         out[name] = {"prefill_tokens_per_s": round(rows * width / prefill, 1), "decode_step_ms": round(step * 1e3, 1)}
         del model
@@ -195,45 +198,66 @@ def dtype_prefill(model_dir: Path, quick: bool) -> dict:
     return out
 
 
-async def arrivals(lm: LoadedModel, quick: bool, checkpoint: Callable[[dict], None] | None = None) -> dict:
+def synchronize(device: torch.device) -> None:
+    """Timings on a GPU end when its queued kernels have run, not when Python has queued them."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class Load(BaseModel):
+    """The arrival trace's shape. The CPU defaults saturate window batching on a 2-core CPU; a GPU needs more
+    traffic and bigger batches before any scheme queues up (``--rates 8 16 32 --batch 32`` on an H200)."""
+
+    rates: list[float] = [1.0, 2.0]
+    requests: int = 40
+    tokens: tuple[int, int] = (4, 24)
+    max_batch_size: int = 8
+
+
+async def arrivals(lm: LoadedModel, load: Load, checkpoint: Callable[[dict], None] | None = None) -> dict:
     # Overload has to last: with a short trace every scheme drains one burst of arrivals in full batches, and window
     # batching's cost (each batch runs to its longest row while newcomers wait) never adds up.
-    rates = [0.5, 1.0, 2.0] if quick else [1.0, 2.0]
     return await compare(
         lm,
         PROMPTS,
-        rates,
-        requests=8 if quick else 40,
-        tokens=(4, 24),
-        max_batch_size=8,
+        load.rates,
+        requests=load.requests,
+        tokens=load.tokens,
+        max_batch_size=load.max_batch_size,
         checkpoint=checkpoint,
     )
 
 
-async def run(quick: bool, only: str | None) -> dict:
+def machine(lm: LoadedModel, note: str) -> dict:
+    out = {"device": str(lm.device), "dtype": str(lm.dtype).removeprefix("torch."), "threads": torch.get_num_threads()}
+    if lm.device.type == "cuda":
+        out["gpu"] = torch.cuda.get_device_name(lm.device)
+    if note:
+        out["note"] = note
+    return out
+
+
+async def run(quick: bool, only: str | None, load: Load, results_path: Path, note: str = "") -> dict:
     settings = Settings(torch_threads=1)
     model_dir = resolve_base_model(settings)
     lm = load_model(model_dir, settings.model_dtype, settings.torch_threads, settings.device)
     stamp = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())
-    where = {
-        "device": str(lm.device),
-        "dtype": str(lm.dtype).removeprefix("torch."),
-        "threads": torch.get_num_threads(),
-    }
-    if only == "arrivals":
-        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        results.setdefault("measured", {})["arrivals"] = stamp
-
-        def checkpoint(partial: dict) -> None:
-            RESULTS.write_text(json.dumps({**results, "arrivals": {**where, "quick": quick, **partial}}, indent=2))
-
-        results["arrivals"] = {**where, "quick": quick, **await arrivals(lm, quick, checkpoint)}
-        return results
+    where = machine(lm, note)
     tokens = 16 if quick else 64
-    results: dict = {"model": model_dir.name, **where, "new_tokens": tokens, "quick": quick}
-    results["measured"] = {"all": stamp}
-    results["arrivals"] = {**where, "quick": quick, **await arrivals(lm, quick)}
-    results["dtype_prefill"] = dtype_prefill(model_dir, quick)
+    if only == "arrivals":
+        results = json.loads(results_path.read_text()) if results_path.exists() else {}
+        results.setdefault("measured", {})["arrivals"] = stamp
+    else:
+        results = {"model": model_dir.name, **where, "new_tokens": tokens, "quick": quick, "measured": {"all": stamp}}
+
+    def checkpoint(partial: dict) -> None:  # a run cut short keeps the rates it finished
+        results_path.parent.mkdir(parents=True, exist_ok=True)
+        results_path.write_text(json.dumps({**results, "arrivals": {**where, "quick": quick, **partial}}, indent=2))
+
+    results["arrivals"] = {**where, "quick": quick, **await arrivals(lm, load, checkpoint)}
+    if only == "arrivals":
+        return results
+    results["dtype_prefill"] = dtype_prefill(model_dir, quick, lm.device)
     with GenerationEngine(lm, max_batch_size=8, batch_window_ms=settings.batch_window_ms) as engine:
         results["batching"] = await batching(engine, tokens)
         results["overhead"] = await overhead(engine, lm, tokens, 2 if quick else 5)
@@ -256,10 +280,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer tokens and swaps (a minute or two)")
     parser.add_argument("--only", choices=["arrivals"], help="run this section alone; keep the others' figures")
+    parser.add_argument("--rates", type=float, nargs="+", help="arrivals: requests per second (default 1 2)")
+    parser.add_argument("--requests", type=int, help="arrivals: requests per rate (default 40)")
+    parser.add_argument("--tokens", type=int, nargs=2, metavar=("MIN", "MAX"), help="arrivals: new tokens (4 24)")
+    parser.add_argument("--batch", type=int, help="arrivals: max batch size of every scheme (default 8)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results file (a GPU's: bench/results/llm-cuda.json)")
+    parser.add_argument("--note", default="", help="what to record about this run (the machine, the weights)")
     args = parser.parse_args()
-    results = asyncio.run(run(args.quick, args.only))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
+    load = Load() if not args.quick else Load(rates=[0.5, 1.0, 2.0], requests=8)
+    given = {"rates": args.rates, "requests": args.requests, "tokens": args.tokens, "max_batch_size": args.batch}
+    load = load.model_copy(update={k: v for k, v in given.items() if v is not None})
+    results = asyncio.run(run(args.quick, args.only, load, args.out, args.note))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
 
 

@@ -17,6 +17,7 @@ Each speed method runs in its own process so its peak RSS (ru_maxrss) is its own
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing as mp
 import resource
@@ -77,14 +78,24 @@ def _method_worker(model_dir: str, method: str, steps: int, threads: int, queue:
             "trainable_parameters": result.trainable_parameters,
             "peak_rss_mb": round(peak_rss_mb(), 1),
             "peak_rss_mb_before_timed_steps": round(rss_before, 1),
+            **gpu_memory(),
         }
     )
+
+
+def gpu_memory() -> dict[str, Any]:
+    """Where training ran on a GPU: its device and peak allocated memory (RSS says nothing about it)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    return {"gpu": torch.cuda.get_device_name(), "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)}
 
 
 def bench_methods(model_dir: Path, steps: int, threads: int) -> list[dict[str, Any]]:
     ctx = mp.get_context("spawn")
     rows = []
-    for method in ("lora", "prefix", "ptuning", "freeze"):
+    for method in ("lora", "prefix", "ptuning", "freeze", "bottleneck"):
         queue = ctx.Queue()
         proc = ctx.Process(target=_method_worker, args=(str(model_dir), method, steps, threads, queue))
         proc.start()
@@ -287,11 +298,11 @@ def compare(model_dir: Path, args: argparse.Namespace, write: Any) -> None:
                 TABLE.write_text(table.model_dump_json(indent=2) + "\n")
 
 
-def _write(part: dict[str, Any]) -> None:
+def _write(part: dict[str, Any], results: Path = RESULTS) -> None:
     """Replace the parts just run in the results file, keeping the others' last measurement."""
-    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({**old, **part}, indent=2) + "\n")
+    old = json.loads(results.read_text()) if results.exists() else {}
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps({**old, **part}, indent=2) + "\n")
 
 
 def main() -> None:
@@ -304,7 +315,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="compare: fixed steps per size (wins over epochs)")
     parser.add_argument("--questions", type=int, default=8, help="compare: held-out questions")
     parser.add_argument("--machine", default="", help="compare: how to label the machine in the results")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results file (a GPU's: training-cuda.json)")
     args = parser.parse_args()
+    write = functools.partial(_write, results=args.out)
     parts = set(args.only or ["speed", "cycle", "compare"])
 
     import torch
@@ -318,17 +331,17 @@ def main() -> None:
         rows = bench_methods(model_dir, 2 if args.quick else 8, args.threads)
         lora = next(r for r in rows if r["method"] == "lora")
         ratios = {r["method"]: round(r["seconds_per_step"] / lora["seconds_per_step"], 3) for r in rows}
-        _write({"quick": args.quick, "threads": args.threads, "model": str(model_dir), "methods": rows})
-        _write({"seconds_per_step_vs_lora": ratios})
+        write({"quick": args.quick, "threads": args.threads, "model": str(model_dir), "methods": rows})
+        write({"seconds_per_step_vs_lora": ratios})
     if "cycle" in parts:
         cycle = bench_cycle(model_dir, 24 if args.quick else 200, 2 if args.quick else None)
         print(json.dumps(cycle), flush=True)
-        _write({"cycle": cycle})
+        write({"cycle": cycle})
     if "compare" in parts:
         if args.quick:
             args.sizes, args.steps, args.questions = [4, 8], 1, 2
-        compare(model_dir, args, _write)
-    print(f"wrote {RESULTS}")
+        compare(model_dir, args, write)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
