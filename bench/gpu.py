@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.llm import PROMPTS, make_adapters
+from bench.llm import PROMPTS, machine, make_adapters
 from kaizen.config import Settings, settings_environment
 from kaizen.llm.adapters import AdapterManager
 from kaizen.llm.engine import GenerationEngine
@@ -81,7 +81,7 @@ def placement(model_dir: Path, settings: Settings) -> dict[str, Any]:
         "train_steps": result.steps,
         "train_losses": [round(x, 4) for x in result.losses],
         "train_seconds_per_step": round(seconds / result.steps, 3),
-        "ok": exam.device.type == "cuda" and trainable == {"cuda"} and all(x == x for x in result.losses),
+        "ok": exam.device.type == "cuda" and trainable == {"cuda"},  # train() raises on a non-finite loss
     }
 
 
@@ -166,12 +166,9 @@ async def run(note: str) -> dict[str, Any]:
     lm = load_model(model_dir, settings.model_dtype, settings.torch_threads, settings.device)
     results: dict[str, Any] = {
         "measured": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()),
-        "gpu": torch.cuda.get_device_name(lm.device),
         "torch": torch.__version__,
-        "device": str(lm.device),
-        "dtype": str(lm.dtype).removeprefix("torch."),
+        **machine(lm, note),
         "params_on": sorted({p.device.type for p in lm.model.parameters()}),
-        "note": note,
     }
     with GenerationEngine(lm, max_batch_size=16) as engine:
         results["syncs"] = await syncs_per_step(engine, rows=8, tokens=64)

@@ -95,7 +95,9 @@ def gpu_memory() -> dict[str, Any]:
 def bench_methods(model_dir: Path, steps: int, threads: int) -> list[dict[str, Any]]:
     ctx = mp.get_context("spawn")
     rows = []
-    for method in ("lora", "prefix", "ptuning", "freeze", "bottleneck"):
+    from kaizen.training.config import Method
+
+    for method in (m.value for m in Method):
         queue = ctx.Queue()
         proc = ctx.Process(target=_method_worker, args=(str(model_dir), method, steps, threads, queue))
         proc.start()
