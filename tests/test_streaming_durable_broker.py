@@ -139,3 +139,20 @@ def test_memory_storage_stays_available_and_forgets(tmp_path: Path) -> None:
         admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
         assert TOPIC not in admin.list_topics()
         admin.close()
+
+
+def test_the_filer_keeps_metadata_in_one_leveldb_and_an_old_data_dir_keeps_leveldb2(tmp_path: Path) -> None:
+    # leveldb2's eight databases (16 MB memtable + 32 MB block cache each) made the store's RSS grow for hours.
+    with EmbeddedBroker(_settings(tmp_path), log_path=tmp_path / "logs" / "broker.log") as broker:
+        _produce(broker.bootstrap, 10)
+        assert len(_consume(broker.bootstrap)) == 10
+    log = (tmp_path / "logs" / "object-store.log").read_text()
+    assert "configured filer store to leveldb\n" in log
+    assert (tmp_path / "broker" / "data" / "filerldb").is_dir()
+    assert not (tmp_path / "broker" / "data" / "filerldb2").exists()
+
+    old = tmp_path / "old"
+    (old / "broker" / "data" / "filerldb2").mkdir(parents=True)  # made by the default before this change
+    store = EmbeddedBroker(Settings(data_dir=old)).store
+    assert store is not None
+    assert '[leveldb2]\nenabled = true\ndir = "' in (store._filer_config() / "filer.toml").read_text()

@@ -26,6 +26,7 @@ def make_store(settings: Settings, *, dimension: int, url: str | None = None) ->
         dimension=dimension,
         ann_min_rows=settings.vector_index_min_rows,
         resident_max_rows=settings.vector_resident_max_rows,
+        metadata_cache_mb=settings.vector_metadata_cache_mb,
     )
 
 

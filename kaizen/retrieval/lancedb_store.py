@@ -51,6 +51,7 @@ class LanceDBStore(VectorStore):
         resident_max_rows: int = 0,
         resident_inline: bool = False,
         hybrid_engine: HybridEngine = "fused",
+        metadata_cache_mb: int = 32,
     ) -> None:
         """``ann_min_rows``: build an HNSW index on tables that reach this many rows in ``optimize`` (0 = never).
 
@@ -62,6 +63,10 @@ class LanceDBStore(VectorStore):
         fusion weighted by alpha, as Weaviate does, or RRF); "native" uses LanceDB's hybrid query with its
         LinearCombinationReranker / RRFReranker. bench/retrieval.py measures both. "fused" is the default: the
         native path min-max normalises a single keyword hit to 0, so alpha=0 cannot rank it first.
+
+        ``metadata_cache_mb``: LanceDB caches the manifest of every table version it reads, and each write is a
+        new version: under its default 1 GiB cap an indexer grew ~0.15 MB per write, with no plateau in sight
+        (bench/_memory_growth.py). Old versions' entries are never read again, so a small cap costs nothing.
         """
         self.hybrid_engine = hybrid_engine
         self.path = Path(path)
@@ -69,7 +74,8 @@ class LanceDBStore(VectorStore):
         self.dimension = dimension
         self.ann_min_rows = ann_min_rows
         # Other processes (the indexer service) write too: re-check the table version at most this often.
-        self.db = lancedb.connect(self.path, read_consistency_interval=read_consistency)
+        self.session = lancedb.Session(metadata_cache_size_bytes=metadata_cache_mb * 1024 * 1024)
+        self.db = lancedb.connect(self.path, read_consistency_interval=read_consistency, session=self.session)
         self._tables: dict[str, Table] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lancedb-search")

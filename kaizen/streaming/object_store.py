@@ -123,8 +123,25 @@ class ObjectStore:
             "AWS_ALLOW_HTTP": "true",
         }
 
+    def _filer_config(self) -> Path:
+        """A ``filer.toml`` choosing the filer's metadata store; returns its directory (weed's ``-config_dir``).
+
+        Without one, ``weed server`` uses ``leveldb2``: eight LevelDB databases, each with a 16 MB memtable and a
+        32 MB block cache, which the process fills as the broker writes (its RSS rose ~130 MB more than with
+        one database under the same load: bench/_memory_growth.py). The broker's metadata fits one database. A
+        data directory created with the old default keeps ``leveldb2``: switching would orphan its metadata.
+        """
+        data = self.root / "data"
+        store = "leveldb2" if (data / "filerldb2").exists() else "leveldb"
+        folder = data / ("filerldb2" if store == "leveldb2" else "filerldb")
+        conf = self.root / "conf"
+        conf.mkdir(parents=True, exist_ok=True)
+        (conf / "filer.toml").write_text(f'[{store}]\nenabled = true\ndir = "{folder}"\n')
+        return conf
+
     def _command(self, config: Path) -> list[str]:
-        cmd = [str(weed_binary()), "server", f"-dir={self.root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
+        cmd = [str(weed_binary()), f"-config_dir={self._filer_config()}", "server", f"-dir={self.root / 'data'}"]
+        cmd += ["-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
         cmd += ["-filer", "-s3", f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0"]
         cmd += ["-volume.preStopSeconds=0"]  # no load balancer to drain: do not wait 10 s on stop
         for name in _PORTS:
